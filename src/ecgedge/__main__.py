@@ -1,0 +1,3 @@
+from ecgedge.cli import main
+
+main()

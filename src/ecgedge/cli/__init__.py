@@ -1,0 +1,37 @@
+"""The ``ecgedge`` command: a thin layer that wires the stage functions together."""
+
+import typer
+
+from ecgedge import __version__
+from ecgedge.cli import train as train_cmds
+from ecgedge.cli.data import data_app
+
+app = typer.Typer(
+    name="ecgedge",
+    help="ECG heartbeat classification from MIT-BIH to a Pi-class gateway (AAMI EC57, inter-patient).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_app, name="data")
+app.command()(train_cmds.train)
+app.command()(train_cmds.evaluate)
+app.command()(train_cmds.report)
+app.command()(train_cmds.pipeline)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ecgedge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """ECG heartbeat classification from MIT-BIH to a Pi-class gateway."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,55 @@
+"""Options and error handling shared by the command groups."""
+
+import functools
+import sys
+from pathlib import Path
+
+import typer
+
+from ecgedge.errors import EcgEdgeError
+
+DataDirOption = typer.Option(
+    None,
+    "--data-dir",
+    help="MIT-BIH directory (default: $ECGEDGE_DATA_DIR, else the user cache directory).",
+    show_default=False,
+)
+
+
+def user_errors(func):
+    """Print an EcgEdgeError as one line on stderr and exit 2, with no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except EcgEdgeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def parse_records(records: str | None) -> tuple[str, ...] | None:
+    if not records:
+        return None
+    return tuple(r.strip() for r in records.split(",") if r.strip())
+
+
+def progress_bar():
+    """A rich progress bar on stderr, so stdout stays machine-readable."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+
+
+def out_path(path: Path) -> Path:
+    return path.expanduser()

@@ -1,0 +1,144 @@
+"""``ecgedge train``, ``ecgedge evaluate``, ``ecgedge report`` and ``ecgedge pipeline``."""
+
+import json
+from pathlib import Path
+
+import typer
+
+from ecgedge.cli.common import DataDirOption, progress_bar, user_errors
+from ecgedge.data.location import resolve_data_dir
+from ecgedge.data.splits import SPLITS
+
+PRESET_HELP = "Training preset: quick (minutes on a CPU) | edge (32x32, all DS1) | paper (224x224, GPU)."
+
+
+def _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device):
+    from ecgedge.train.config import train_preset
+
+    return train_preset(
+        preset,
+        split=split,
+        arch=arch,
+        weights=weights,
+        rr_features=rr,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        train_fraction=train_fraction,
+        class_weighting=class_weighting,
+        seed=seed,
+        device=device,
+    )
+
+
+def train(
+    preset: str = typer.Option("quick", "--preset", help=PRESET_HELP),
+    split: str = typer.Option("inter-patient", "--split", help=" | ".join(SPLITS)),
+    arch: str = typer.Option(None, "--arch", help="resnet18 | efficientnet_lite0 (default: resnet18)."),
+    weights: str = typer.Option(None, "--weights", help="imagenet | none | PATH to a state dict (default: none)."),
+    rr: bool = typer.Option(None, "--rr/--no-rr", help="Add pre-/post-/local RR intervals as a second input."),
+    epochs: int = typer.Option(None, help="Maximum epochs (early stopping may end sooner)."),
+    batch_size: int = typer.Option(None, "--batch-size"),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate (one-cycle schedule)."),
+    train_fraction: float = typer.Option(None, "--train-fraction", help="Patient-stratified share of the training beats, e.g. 0.01."),
+    class_weighting: str = typer.Option(None, "--class-weighting", help="Loss weights ~ frequency^-p: none | sqrt | inverse."),
+    seed: int = typer.Option(None, "--seed"),
+    device: str = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N."),
+    data_dir: Path = DataDirOption,
+    output: Path = typer.Option(..., "-o", "--output", help="Run directory to create."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in -o from its last checkpoint."),
+) -> None:
+    """Fine-tune a spectrogram classifier; select on patient-wise DS1 validation only."""
+    _train(**locals())
+
+
+@user_errors
+def _train(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, data_dir, output, resume):
+    from ecgedge.train.stage import train_run
+
+    config = _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device)
+    with progress_bar() as progress:
+        result = train_run(config, resolve_data_dir(data_dir), output, resume=resume, progress=progress)
+    typer.echo(f"best epoch {result.best_epoch}: validation macro-F1 {result.best_val_macro_f1:.4f}; run in {output}", err=True)
+
+
+@user_errors
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory made by `ecgedge train`."),
+    split: str = typer.Option("DS2", "--split", help="Set to score: DS2 | val | DS1 (inter-patient); test | val | train (intra-patient)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+) -> None:
+    """Score a run on a set of its split (AAMI EC57 per-class Se, PPV, FPR, F1; jκ)."""
+    from ecgedge.train.stage import evaluate_run
+
+    with progress_bar() as progress:
+        metrics = evaluate_run(run_dir, split, data_dir, progress)
+    if as_json:
+        typer.echo(json.dumps(metrics))
+    else:
+        _print_metrics(metrics)
+
+
+def _print_metrics(metrics: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{metrics.get('set', '')}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, jκ {metrics['jk']:.4f}")
+    for col in ("class", "Se", "PPV", "FPR", "F1", "support"):
+        table.add_column(col, justify="right")
+    for cls, m in metrics["per_class"].items():
+        table.add_row(cls, f"{m['se']:.4f}", f"{m['ppv']:.4f}", f"{m['fpr']:.4f}", f"{m['f1']:.4f}", f"{m['support']:,}")
+    Console().print(table)
+
+
+@user_errors
+def report(
+    run_dirs: list[Path] = typer.Argument(..., help="One or more evaluated run directories; the first is the baseline."),
+    output: Path = typer.Option(None, "-o", "--output", help="Directory for report.html and report.md (default: RUN_DIR/report)."),
+) -> None:
+    """Write an HTML + Markdown report of one run, or of several side by side."""
+    from ecgedge.report import write_report
+
+    out = output or (run_dirs[0] / "report")
+    html, md = write_report(list(run_dirs), out)
+    typer.echo(f"wrote {html} and {md}")
+
+
+def pipeline(
+    preset: str = typer.Option("quick", "--preset", help=PRESET_HELP),
+    split: str = typer.Option("inter-patient", "--split", help=" | ".join(SPLITS)),
+    arch: str = typer.Option(None, "--arch"),
+    weights: str = typer.Option(None, "--weights"),
+    rr: bool = typer.Option(None, "--rr/--no-rr"),
+    epochs: int = typer.Option(None, help="Maximum epochs."),
+    data_dir: Path = DataDirOption,
+    output: Path = typer.Option(Path("runs/pipeline"), "-o", "--output", help="Directory for this pipeline's runs and report."),
+) -> None:
+    """End to end: (download if needed) -> prepare -> train -> evaluate on DS2 -> report."""
+    _pipeline(**locals())
+
+
+@user_errors
+def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output):
+    from ecgedge.data.dataset import prepare_dataset
+    from ecgedge.data.download import download
+    from ecgedge.data.location import default_data_dir
+    from ecgedge.preprocess import get_preset
+    from ecgedge.report import write_report
+    from ecgedge.train.stage import evaluate_run, train_run
+
+    target = resolve_data_dir(data_dir)
+    if data_dir is None and target == default_data_dir() and not (target / "100.hea").is_file():
+        typer.echo(f"MIT-BIH not found; downloading it from PhysioNet into {target}", err=True)
+        download(target)
+    config = _config(preset, split, arch, weights, rr, epochs, None, None, None, None, None, None)
+    run_dir = output / f"{config.name}-{config.arch}-{config.split}"
+    with progress_bar() as progress:
+        prepare_dataset(target, get_preset(config.data_preset), progress=progress)
+        resume = (run_dir / "config.json").is_file()
+        train_run(config, target, run_dir, resume=resume, progress=progress)
+        metrics = evaluate_run(run_dir, "DS2" if config.split == "inter-patient" else "test", target, progress)
+    _print_metrics(metrics)
+    html, _ = write_report([run_dir], output / "report")
+    typer.echo(f"report: {html}")

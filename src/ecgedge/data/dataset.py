@@ -1,0 +1,207 @@
+"""Prepared spectrogram datasets: built once, cached on disk, loaded memory-mapped.
+
+The cache key hashes every preprocessing parameter and the SHA-256 of every source file, so a
+changed parameter or a changed record can never be served stale. A dataset is written into a
+temporary directory and renamed into place only when complete: an interrupted run leaves no
+half cache (at most a ``.tmp-*`` directory that the next run removes).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from ecgedge import __version__
+from ecgedge.data.beats import extract_beats
+from ecgedge.data.checksums import SUMS_FILE, check_files, read_sums, record_files, sha256_file
+from ecgedge.data.location import cache_dir
+from ecgedge.data.records import check_record, check_record_names, read_record, require_data_dir
+from ecgedge.data.summary import BeatIndex, default_records
+from ecgedge.errors import DataError
+from ecgedge.preprocess import PreprocessConfig, beats_to_images
+
+META_FILE = "dataset.json"
+_ARRAYS = ("labels", "records", "samples", "rr")
+
+
+@dataclass(frozen=True)
+class BeatDataset:
+    """Spectrogram images of beats with their labels, records, R-peak samples and RR features."""
+
+    config: PreprocessConfig
+    images: np.ndarray  # uint8 [n, H, W], usually memory-mapped
+    labels: np.ndarray  # int8 [n]
+    records: np.ndarray  # <U3 [n]
+    samples: np.ndarray  # int64 [n]
+    rr: np.ndarray  # float32 [n, 3]
+    dropped: dict[str, np.ndarray]  # record -> int64 [5]
+    path: Path | None = None
+    meta: dict | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def index(self) -> BeatIndex:
+        return BeatIndex(records=self.records, labels=self.labels, dropped=self.dropped)
+
+
+def source_fingerprint(data_dir: Path, records: tuple[str, ...]) -> dict[str, str]:
+    """SHA-256 of each source file; checked against ``SHA256SUMS.txt`` when the directory has one."""
+    names = record_files(list(records))
+    if (data_dir / SUMS_FILE).is_file():
+        problems = check_files(data_dir, names, read_sums(data_dir))
+        if problems:
+            listed = "; ".join(str(p) for p in problems[:5]) + (" ..." if len(problems) > 5 else "")
+            raise DataError(
+                f"{data_dir}: {listed}; run `ecgedge data download --data-dir {data_dir}` to restore "
+                "the files (`ecgedge data verify` lists every problem)."
+            )
+    missing = [n for n in names if not (data_dir / n).is_file()]
+    if missing:
+        raise DataError(
+            f"{data_dir / missing[0]} is missing; run `ecgedge data download --data-dir {data_dir}`."
+        )
+    return {n: sha256_file(data_dir / n) for n in names}
+
+
+def dataset_key(config: PreprocessConfig, sources: dict[str, str]) -> str:
+    blob = json.dumps({"config": config.fingerprint(), "sources": sources}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def _limit_threads() -> None:
+    # Workers already split the records between cores; BLAS threads on top would oversubscribe.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _prepare_record(data_dir: Path, name: str, config: PreprocessConfig, parts_dir: Path) -> dict:
+    """Worker: one record -> ``parts_dir/NAME.npy`` images; returns the small per-beat arrays."""
+    beats = extract_beats(read_record(data_dir, name, config.lead, config.fs), config)
+    np.save(parts_dir / f"{name}.npy", beats_to_images(beats.windows, config))
+    return {
+        "record": name,
+        "labels": beats.labels,
+        "samples": beats.samples,
+        "rr": beats.rr,
+        "dropped": beats.dropped,
+    }
+
+
+def _write_dataset(
+    data_dir: Path, config: PreprocessConfig, records: tuple[str, ...], tmp: Path, workers: int, progress
+) -> dict:
+    parts_dir = tmp / "parts"
+    parts_dir.mkdir(parents=True)
+    results: dict[str, dict] = {}
+    started = time.perf_counter()
+    task = progress.add_task(f"prepare {config.name}", total=len(records)) if progress else None
+    if workers > 1:
+        # fork starts workers in milliseconds; spawn re-imports scipy and wfdb (~2 s each) but is
+        # the safe choice once torch (and its thread pools) lives in the parent.
+        method = "spawn" if "torch" in sys.modules else "fork"
+        with ProcessPoolExecutor(workers, mp_context=get_context(method), initializer=_limit_threads) as pool:
+            futures = [pool.submit(_prepare_record, data_dir, r, config, parts_dir) for r in records]
+            for fut in futures:
+                res = fut.result()
+                results[res["record"]] = res
+                if progress:
+                    progress.advance(task)
+    else:
+        for r in records:
+            results[r] = _prepare_record(data_dir, r, config, parts_dir)
+            if progress:
+                progress.advance(task)
+
+    per_record = [results[r] for r in records]
+    sizes = [len(res["labels"]) for res in per_record]
+    height, width = config.spectrogram.image_size
+    images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(sum(sizes), height, width))
+    offset = 0
+    for rec, size in zip(records, sizes):
+        images[offset : offset + size] = np.load(parts_dir / f"{rec}.npy")
+        offset += size
+    images.flush()
+    del images
+    shutil.rmtree(parts_dir)
+    np.save(tmp / "labels.npy", np.concatenate([res["labels"] for res in per_record]))
+    np.save(tmp / "records.npy", np.concatenate([np.full(n, r) for r, n in zip(records, sizes)]).astype("<U8"))
+    np.save(tmp / "samples.npy", np.concatenate([res["samples"] for res in per_record]))
+    np.save(tmp / "rr.npy", np.concatenate([res["rr"] for res in per_record]))
+    return {
+        "dropped": {res["record"]: res["dropped"].tolist() for res in per_record},
+        "n_beats": sum(sizes),
+        "build_seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def load_dataset(path: Path) -> BeatDataset:
+    meta = json.loads((path / META_FILE).read_text())
+    arrays = {name: np.load(path / f"{name}.npy") for name in _ARRAYS}
+    return BeatDataset(
+        config=PreprocessConfig.from_dict(meta["config"]),
+        images=np.load(path / "images.npy", mmap_mode="r"),
+        dropped={r: np.asarray(v, dtype=np.int64) for r, v in meta["dropped"].items()},
+        path=path,
+        meta=meta,
+        **arrays,
+    )
+
+
+def prepare_dataset(
+    data_dir: Path,
+    config: PreprocessConfig,
+    records: tuple[str, ...] | None = None,
+    cache_root: Path | None = None,
+    workers: int | None = None,
+    progress=None,
+    rebuild: bool = False,
+) -> BeatDataset:
+    """Build (or reuse from the cache) the spectrogram dataset of ``records`` under ``config``.
+
+    ``progress`` is an optional ``rich.progress.Progress``; ``workers`` defaults to the CPU count.
+    """
+    require_data_dir(data_dir)
+    records = default_records() if records is None else tuple(records)
+    check_record_names(list(records))
+    sources = source_fingerprint(data_dir, records)
+    for rec in records:
+        check_record(data_dir, rec, config.lead)
+    root = (cache_root or cache_dir()) / "prepared"
+    final = root / f"{config.name}-{dataset_key(config, sources)}"
+    if (final / META_FILE).is_file() and not rebuild:
+        return load_dataset(final)
+
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(f"{final.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted run
+    tmp = root / f"{final.name}.tmp-{os.getpid()}"
+    try:
+        workers = workers or min(len(records), os.cpu_count() or 1)
+        built = _write_dataset(data_dir, config, records, tmp, workers, progress)
+        meta = {
+            "config": config.to_dict(),
+            "config_fingerprint": config.fingerprint(),
+            "records": list(records),
+            "sources": sources,
+            "data_dir": str(data_dir.resolve()),
+            "ecgedge_version": __version__,
+            "numpy_version": np.__version__,
+            **built,
+        }
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        if final.exists():
+            shutil.rmtree(final)  # an incomplete or --rebuild target
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_dataset(final)

@@ -1,0 +1,237 @@
+"""HTML and Markdown reports for one run, or several runs compared against the first.
+
+Both outputs are rendered from the same list of blocks, so they cannot drift apart.
+"""
+
+import base64
+import html
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ecgedge.errors import EcgEdgeError
+from ecgedge.report.plots import confusion_png, curves_png
+
+#: Top-level keys of an ``aami_metrics`` dict; anything else in metrics.json is an extra.
+METRIC_KEYS = ("classes", "n", "accuracy", "macro_f1", "j_index", "kappa", "jk", "per_class", "confusion")
+SUMMARY = (("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("j index", "j_index"), ("kappa", "kappa"), ("jκ", "jk"))
+COMPARED = (("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("jκ", "jk"))
+DASH = "—"
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    label: str
+    config: dict | None
+    metrics: dict
+    history: list[dict] | None
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise EcgEdgeError(f"cannot read {path}: {e}") from e
+
+
+def load_run(run_dir: Path) -> Run:
+    """Read a run directory; only metrics.json is required."""
+    run_dir = Path(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise EcgEdgeError(f"{metrics_path} not found: run `ecgedge evaluate {run_dir}` first")
+    metrics = _read_json(metrics_path)
+    if not isinstance(metrics, dict) or (missing := [k for k in METRIC_KEYS if k not in metrics]):
+        what = f"lacks {missing}" if isinstance(metrics, dict) else "is not a JSON object"
+        raise EcgEdgeError(f"{metrics_path} {what}: re-run `ecgedge evaluate {run_dir}`")
+    config = _read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
+    if config is not None and not isinstance(config, dict):
+        raise EcgEdgeError(f"{run_dir / 'config.json'} must hold a JSON object")
+    history = _read_json(run_dir / "history.json") if (run_dir / "history.json").is_file() else None
+    if history is not None and not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
+        raise EcgEdgeError(f"{run_dir / 'history.json'} must hold a list of per-epoch objects")
+    name = config.get("name") if config else None
+    label = str(name) if name not in (None, "") else run_dir.resolve().name
+    return Run(run_dir, label, config, metrics, history or None)
+
+
+# --- document blocks ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Image:
+    file: str  # name of the PNG written next to report.md
+    png: bytes
+    alt: str
+
+
+@dataclass(frozen=True)
+class Code:
+    summary: str
+    text: str
+
+
+Block = Heading | Para | Table | Image | Code
+
+
+def _f(x) -> str:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return DASH if x is None else str(x)
+    return str(x) if isinstance(x, int) else f"{x:.4f}"
+
+
+def _extras(metrics: dict) -> list[list[str]]:
+    """Unknown scalar extras (split, model, size_bytes, ...); dicts of scalars flatten one level."""
+    rows = []
+    for key, value in metrics.items():
+        if key in METRIC_KEYS:
+            continue
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for sub, v in items:
+            if isinstance(v, int | float | str) and not isinstance(v, bool):
+                rows.append([key if sub is None else f"{key}.{sub}", v if isinstance(v, str) else f"{v:.6g}"])
+    return rows
+
+
+def _comparison(runs: list[Run]) -> list[Block]:
+    base = runs[0].metrics
+    classes = list(dict.fromkeys(c for r in runs for c in r.metrics["classes"]))
+    rows = [[name] + [_f(r.metrics[key]) for r in runs] for name, key in COMPARED]
+    rows += [[f"F1 {c}"] + [_f(r.metrics["per_class"].get(c, {}).get("f1")) for r in runs] for c in classes]
+    for name, key in (("Δ macro-F1", "macro_f1"), ("Δ jκ", "jk")):
+        rows.append([name, DASH] + [f"{r.metrics[key] - base[key]:+.4f}" for r in runs[1:]])
+    return [
+        Heading("Comparison"),
+        Para(f"Baseline: {runs[0].label} (deltas are against it)."),
+        Table(["metric"] + [r.label for r in runs], rows),
+    ]
+
+
+def _run_section(run: Run, prefix: str) -> list[Block]:
+    m = run.metrics
+    classes = m["classes"]
+    blocks: list[Block] = [
+        Heading(run.label),
+        Para(f"Run directory: {run.path}"),
+        Table(["n"] + [name for name, _ in SUMMARY], [[_f(m["n"])] + [_f(m[k]) for _, k in SUMMARY]]),
+        Table(
+            ["class", "Se", "PPV", "FPR", "F1", "support"],
+            [[c] + [_f(m["per_class"][c][k]) for k in ("se", "ppv", "fpr", "f1", "support")] for c in classes],
+        ),
+    ]
+    if extras := _extras(m):
+        blocks += [Heading("Extras", 3), Table(["key", "value"], extras)]
+    matrix = m["confusion"]["matrix"]
+    blocks += [
+        Heading("Confusion matrix", 3),
+        Para(m["confusion"].get("order", "rows = reference class, columns = predicted class")),
+        Image(f"{prefix}-confusion.png", confusion_png(matrix, classes), f"confusion matrix of {run.label}"),
+        Table(["reference \\ predicted"] + classes, [[c] + [str(v) for v in row] for c, row in zip(classes, matrix)]),
+    ]
+    if run.history and (png := curves_png(run.history)):
+        blocks += [Heading("Training curves", 3), Image(f"{prefix}-curves.png", png, f"training curves of {run.label}")]
+    if run.config is not None:
+        blocks.append(Code("config.json", json.dumps(run.config, indent=2, ensure_ascii=False)))
+    return blocks
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.6em 0}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th:first-child,td:first-child{text-align:left}
+th{background:#f2f2f2}
+h2{border-bottom:1px solid #ddd;margin-top:2em}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto}
+img{max-width:100%}
+"""
+
+
+def _html(blocks: list[Block], title: str) -> str:
+    e = html.escape
+    out = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>",
+           f"<style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>"]  # fmt: skip
+    for b in blocks:
+        match b:
+            case Heading(text, level):
+                out.append(f"<h{level}>{e(text)}</h{level}>")
+            case Para(text):
+                out.append(f"<p>{e(text)}</p>")
+            case Table(header, rows):
+                head = "".join(f"<th>{e(h)}</th>" for h in header)
+                body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+                out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            case Image(_, png, alt):
+                data = base64.b64encode(png).decode("ascii")
+                out.append(f'<p><img src="data:image/png;base64,{data}" alt="{e(alt)}"></p>')
+            case Code(summary, text):
+                out.append(f"<details><summary>{e(summary)}</summary><pre>{e(text)}</pre></details>")
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+def _md_cell(text: str) -> str:
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(blocks: list[Block], title: str, out_dir: Path) -> str:
+    out = [f"# {_md_cell(title)}"]
+    for b in blocks:
+        match b:
+            case Heading(text, level):
+                out.append(f"{'#' * level} {_md_cell(text)}")
+            case Para(text):
+                out.append(_md_cell(text))
+            case Table(header, rows):
+                lines = [header, ["---"] * len(header), *rows]
+                out.append("\n".join("| " + " | ".join(map(_md_cell, r)) + " |" for r in lines))
+            case Image(file, png, alt):
+                (out_dir / file).write_bytes(png)
+                out.append(f"![{_md_cell(alt)}]({file})")
+            case Code(summary, text):
+                # A fence longer than any backtick run inside keeps the block closed.
+                fence = "`" * max(3, 1 + max((len(s) for s in re.findall(r"`+", text)), default=0))
+                out.append(f"{_md_cell(summary)}:\n\n{fence}json\n{text}\n{fence}")
+    return "\n\n".join(out) + "\n"
+
+
+def write_report(run_dirs: list[Path], out_dir: Path) -> tuple[Path, Path]:
+    """Write ``report.html`` (self-contained) and ``report.md`` (+ PNGs) into ``out_dir``.
+
+    With several runs, a comparison table comes first; deltas are against the first run.
+    Returns ``(html_path, md_path)``.
+    """
+    if not run_dirs:
+        raise EcgEdgeError("no run directories given: name at least one")
+    runs = [load_run(Path(d)) for d in run_dirs]
+    blocks: list[Block] = _comparison(runs) if len(runs) > 1 else []
+    for i, run in enumerate(runs, 1):
+        blocks += _run_section(run, f"run{i}")
+    title = "ecgedge report: " + ", ".join(r.label for r in runs)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text(_html(blocks, title), encoding="utf-8")
+    md_path.write_text(_markdown(blocks, title, out_dir), encoding="utf-8")
+    return html_path, md_path

@@ -1,0 +1,65 @@
+"""Training configuration: one typed object, with the named presets in one place."""
+
+from dataclasses import asdict, dataclass, replace
+from types import MappingProxyType
+
+from ecgedge.errors import EcgEdgeError
+
+CLASS_WEIGHTINGS = ("none", "sqrt", "inverse")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str  # training preset it came from
+    data_preset: str  # preprocessing preset (ecgedge.preprocess.PRESETS)
+    split: str = "inter-patient"
+    arch: str = "resnet18"
+    weights: str = "none"  # none | imagenet | PATH
+    rr_features: bool = False
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    class_weighting: str = "sqrt"  # loss weights ~ (1/frequency)^p, p = 0, 0.5 or 1
+    train_fraction: float = 1.0  # patient-stratified share of the training beats
+    max_n_per_record: int | None = None  # cap on N beats per training record (quick runs)
+    patience: int = 4  # epochs without a better validation macro-F1 before stopping
+    seed: int = 0
+    device: str = "auto"
+    eval_batch_size: int = 512
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**d)
+
+    def check(self) -> "TrainConfig":
+        if self.class_weighting not in CLASS_WEIGHTINGS:
+            raise EcgEdgeError(f"unknown class weighting {self.class_weighting!r}; choose {', '.join(CLASS_WEIGHTINGS)}.")
+        if not 0 < self.train_fraction <= 1:
+            raise EcgEdgeError(f"--train-fraction must be in (0, 1], got {self.train_fraction}.")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise EcgEdgeError("--epochs and --batch-size must be at least 1.")
+        return self
+
+
+TRAIN_PRESETS = MappingProxyType(
+    {
+        # Minutes on two CPU cores: every S/V/F/Q beat of the training records, N capped per record.
+        "quick": TrainConfig(name="quick", data_preset="edge", epochs=6, max_n_per_record=400, patience=3),
+        # The Pi-sized input on all of DS1 (CPU: tens of minutes).
+        "edge": TrainConfig(name="edge", data_preset="edge", epochs=20, patience=5),
+        # The published recipe, 224x224 images: meant for a GPU.
+        "paper": TrainConfig(name="paper", data_preset="paper", epochs=12, batch_size=64, lr=3e-4, patience=4),
+    }
+)
+
+
+def train_preset(name: str, **overrides) -> TrainConfig:
+    try:
+        base = TRAIN_PRESETS[name]
+    except KeyError:
+        raise EcgEdgeError(f"unknown training preset {name!r}; choose one of {', '.join(TRAIN_PRESETS)}.") from None
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None}).check()

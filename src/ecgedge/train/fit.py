@@ -1,0 +1,200 @@
+"""The training loop: seeded, resumable, CPU or CUDA (mixed precision), single process or DDP.
+
+Model selection and early stopping look only at the validation beats of the split (for the
+inter-patient protocol: whole DS1 patients), never at the test set.
+"""
+
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ecgedge.data.aami import AAMI_CLASSES
+from ecgedge.data.dataset import BeatDataset
+from ecgedge.data.splits import Split
+from ecgedge.evaluate import aami_metrics
+from ecgedge.train import runs
+from ecgedge.train.batches import BeatTensors, iterate
+from ecgedge.train.config import TrainConfig
+from ecgedge.train.models import create_model
+from ecgedge.train.predict import predict_logits
+from ecgedge.train.sampling import class_weights
+
+
+@dataclass(frozen=True)
+class FitResult:
+    run_dir: Path
+    best_epoch: int
+    best_val_macro_f1: float
+    history: list[dict]
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def init_distributed(device: torch.device) -> Dist:
+    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Dist(rank=dist.get_rank(), world=dist.get_world_size())
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _checkpoint(model, optimizer, scheduler, state: dict, extra: dict) -> dict:
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        **state,
+        **extra,
+    }
+
+
+def _save(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)  # a crash mid-save keeps the previous checkpoint
+
+
+def fit(
+    config: TrainConfig,
+    dataset: BeatDataset,
+    split: Split,
+    train_idx: np.ndarray,
+    run_dir: Path,
+    resume: bool = False,
+    progress=None,
+    run_meta: dict | None = None,
+) -> FitResult:
+    """Train ``config.arch`` on ``train_idx``, select on ``split.val``; checkpoints in ``run_dir``."""
+    device = resolve_device(config.device)
+    dist_info = init_distributed(device)
+    if device.type == "cuda" and dist_info.world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    seed_everything(config.seed)
+    ckpt_dir = run_dir / runs.CHECKPOINTS
+    if dist_info.main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+
+    model = create_model(config.arch, config.weights, len(AAMI_CLASSES), config.rr_features)
+    # channels_last: measured 1.25x (ResNet-18) to 1.7x (Lite0) faster CPU training at 32x32.
+    model = model.to(device, memory_format=torch.channels_last)
+    spec = {"arch": config.arch, "num_classes": len(AAMI_CLASSES), "rr_features": config.rr_features}
+    data = BeatTensors(dataset)
+    weights = torch.from_numpy(class_weights(dataset.labels[train_idx], len(AAMI_CLASSES), config.class_weighting)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    per_rank = len(train_idx) // dist_info.world
+    steps = max(1, -(-per_rank // config.batch_size))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.15)
+    state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
+
+    last = ckpt_dir / runs.LAST
+    if resume and last.is_file():
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        state = {k: ckpt[k] for k in state}
+
+    net = model
+    if dist_info.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    extra = {"model_spec": spec, "train_config": config.to_dict(), "preprocess": dataset.config.to_dict(), **(run_meta or {})}
+    amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    epoch_task = progress.add_task("epochs", total=config.epochs, completed=state["epoch"]) if progress and dist_info.main else None
+    while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
+        epoch = state["epoch"] + 1
+        started = time.perf_counter()
+        # Same permutation on every rank (seeded by epoch), each rank takes its own slice.
+        order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)[dist_info.rank :: dist_info.world][:per_rank]
+        net.train()
+        total, seen = 0.0, 0
+        batch_task = progress.add_task(f"epoch {epoch}", total=per_rank) if epoch_task is not None else None
+        for batch in iterate(order, config.batch_size):
+            x, rr, y = data.get(batch, device)
+            with torch.autocast(**amp):
+                loss = F.cross_entropy(net(x, rr).float(), y, weight=weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += float(loss.detach()) * len(batch)
+            seen += len(batch)
+            if batch_task is not None:
+                progress.update(batch_task, advance=len(batch), description=f"epoch {epoch} loss {total / seen:.3f}")
+        if batch_task is not None:
+            progress.remove_task(batch_task)
+        train_seconds = time.perf_counter() - started
+
+        stop = torch.zeros(1)
+        if dist_info.main:
+            logits = predict_logits(model, data, split.val, config.eval_batch_size, device)
+            val_y = dataset.labels[split.val].astype(np.int64)
+            val = aami_metrics(val_y, logits.argmax(1))
+            val_loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(val_y), weight=weights.cpu()))
+            row = {
+                "epoch": epoch,
+                "train_loss": total / max(seen, 1),
+                "val_loss": val_loss,
+                "val_macro_f1": val["macro_f1"],
+                "val_jk": val["jk"],
+                **{f"val_f1_{c}": val["per_class"][c]["f1"] for c in AAMI_CLASSES},
+                "lr": scheduler.get_last_lr()[0],
+                "seconds": round(time.perf_counter() - started, 2),
+                "train_beats_per_s": round(seen * dist_info.world / train_seconds, 1),
+            }
+            state["history"].append(row)
+            state["epoch"] = epoch
+            if val["macro_f1"] > state["best_score"]:
+                state.update(best_score=val["macro_f1"], best_epoch=epoch, bad_epochs=0)
+                _save({"model": model.state_dict(), "epoch": epoch, "val_metrics": val, **extra}, ckpt_dir / runs.BEST)
+            else:
+                state["bad_epochs"] += 1
+            _save(_checkpoint(model, optimizer, scheduler, state, extra), last)
+            runs.write_json(run_dir / runs.HISTORY, state["history"])
+            if epoch_task is not None:
+                progress.update(epoch_task, advance=1, description=f"epochs (val macro-F1 {val['macro_f1']:.3f}, best {state['best_score']:.3f})")
+            stop[0] = float(state["bad_epochs"] >= config.patience)
+        else:
+            state["epoch"] = epoch
+        if dist_info.world > 1:
+            import torch.distributed as dist
+
+            dist.broadcast(stop, src=0)  # every rank stops together
+            if stop[0]:
+                break
+    if epoch_task is not None:
+        progress.remove_task(epoch_task)
+    return FitResult(run_dir, state["best_epoch"], state["best_score"], state["history"])

@@ -1,0 +1,46 @@
+"""A run directory: everything needed to trace and reproduce a result lives next to it."""
+
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from ecgedge import __version__
+from ecgedge.errors import EcgEdgeError
+
+CONFIG = "config.json"
+VERSIONS = "versions.json"
+HISTORY = "history.json"
+METRICS = "metrics.json"
+CHECKPOINTS = "checkpoints"
+BEST = "best.pt"
+LAST = "last.pt"
+
+_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "wfdb", "onnx", "onnxruntime", "nncf", "ai-edge-litert")
+
+
+def write_json(path: Path, obj) -> None:
+    """Write JSON atomically (a crash mid-write never leaves a truncated file)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False))
+    tmp.replace(path)
+
+
+def read_json(path: Path):
+    if not path.is_file():
+        raise EcgEdgeError(f"{path} not found: is {path.parent} a run directory made by `ecgedge train`?")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise EcgEdgeError(f"{path} is not valid JSON ({exc}); the run directory is damaged.") from None
+
+
+def versions() -> dict:
+    out = {"ecgedge": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from ecgedge.data.beats import LOCAL_RR_BEATS, extract_beats, locate_beats
+from ecgedge.data.records import read_annotations, read_record
+from ecgedge.preprocess import get_preset, highpass
+
+
+@pytest.fixture(scope="module")
+def record_100(mitdb_dir):
+    return read_record(mitdb_dir, "100")
+
+
+@pytest.mark.parametrize("preset", ["edge", "paper"])
+def test_windows_are_centred_on_the_annotation(record_100, preset):
+    cfg = get_preset(preset)
+    beats = extract_beats(record_100, cfg)
+    filtered = highpass(record_100.signal, record_100.fs, cfg.highpass_hz, cfg.highpass_order)
+    assert beats.windows.shape[1] == cfg.window.length
+    # Sample `before` of each window is the annotated R-peak sample itself.
+    assert np.array_equal(beats.windows[:, cfg.window.before], filtered[beats.samples])
+    # ...and on real data the R peak is the largest deflection within +-30 ms of the centre.
+    c, w = cfg.window.before, int(0.03 * cfg.fs)
+    peak = np.abs(beats.windows[:, c - w : c + w + 1]).argmax(axis=1) - w
+    assert np.median(np.abs(peak)) <= 2
+
+
+def test_mlii_lead_is_chosen_by_name(mitdb_dir):
+    # Record 114 stores V5 first and MLII second.
+    rec = read_record(mitdb_dir, "114")
+    import wfdb
+
+    ref = wfdb.rdrecord(str(mitdb_dir / "114"), sampto=1000)
+    assert ref.sig_name == ["V5", "MLII"]
+    assert np.allclose(rec.signal[:1000], ref.p_signal[:, 1], atol=1e-6)
+
+
+def test_rr_features(mitdb_dir):
+    ann = read_annotations(mitdb_dir, "100")
+    loc = locate_beats(ann, get_preset("edge").window)
+    pre = np.diff(loc.samples) / ann.fs
+    assert np.allclose(loc.rr[1:, 0], pre)
+    assert np.allclose(loc.rr[:-1, 1], pre)
+    i = 50
+    assert np.isclose(loc.rr[i, 2], loc.rr[i - LOCAL_RR_BEATS + 1 : i + 1, 0].mean())
+
+
+def test_resampled_record_keeps_annotations_on_peaks(mitdb_copy, tmp_path):
+    """A 250 Hz record (as in other PhysioNet databases) is resampled to 360 Hz."""
+    import wfdb
+
+    src = mitdb_copy(("100",), with_sums=False)
+    rec = wfdb.rdrecord(str(src / "100"), sampto=60 * 360)  # one minute
+    ann = wfdb.rdann(str(src / "100"), "atr", sampto=rec.sig_len)
+    from scipy.signal import resample_poly
+
+    sig250 = resample_poly(rec.p_signal, 25, 36, axis=0)
+    out = tmp_path / "db250"
+    out.mkdir()
+    wfdb.wrsamp("r250", fs=250, units=rec.units, sig_name=rec.sig_name, p_signal=sig250, fmt=["16", "16"], write_dir=str(out))
+    wfdb.wrann("r250", "atr", np.round(ann.sample * 250 / 360).astype(int), ann.symbol, write_dir=str(out))
+    res = read_record(out, "r250")
+    assert res.fs == 360 and res.source_fs == 250
+    assert abs(len(res.signal) - rec.sig_len) <= 2
+    orig = read_annotations(src, "100")
+    n = len(res.annotations.sample)
+    assert np.abs(res.annotations.sample - orig.sample[:n]).max() <= 1

@@ -1,0 +1,95 @@
+"""HTML and Markdown reports built from fake run directories."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from ecgedge.data.aami import AAMI_CLASSES  # noqa: E402
+from ecgedge.errors import EcgEdgeError  # noqa: E402
+from ecgedge.evaluate import aami_metrics  # noqa: E402
+from ecgedge.report import write_report  # noqa: E402
+
+Y_TRUE = np.array([0, 0, 0, 0, 0, 1, 1, 2, 2, 3, 4])
+
+
+def make_run(root: Path, dirname: str, y_pred, config: dict | None, history: list | None = None, **extras) -> Path:
+    run = root / dirname
+    run.mkdir()
+    metrics = aami_metrics(Y_TRUE, np.array(y_pred)) | extras
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    if config is not None:
+        (run / "config.json").write_text(json.dumps(config))
+    if history is not None:
+        (run / "history.json").write_text(json.dumps(history))
+    return run
+
+
+@pytest.fixture
+def runs(tmp_path):
+    history = [
+        {"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "val_macro_f1": 0.3 * e, "lr": 1e-3}
+        for e in (1, 2, 3)
+    ]
+    base = make_run(tmp_path, "r1", [0, 0, 0, 0, 1, 1, 0, 2, 1, 3, 0], {"name": "baseline <cnn>", "lr": 1e-3}, history)
+    better = make_run(tmp_path, "r2", [0, 0, 0, 0, 0, 1, 1, 2, 1, 3, 4], None, split="inter", size_bytes=12345)
+    return base, better
+
+
+def test_two_runs(runs, tmp_path):
+    base, better = runs
+    m1 = json.loads((base / "metrics.json").read_text())
+    m2 = json.loads((better / "metrics.json").read_text())
+    html_path, md_path = write_report([base, better], tmp_path / "out")
+    assert html_path == tmp_path / "out" / "report.html" and md_path == tmp_path / "out" / "report.md"
+    html, md = html_path.read_text(), md_path.read_text()
+
+    assert "baseline &lt;cnn&gt;" in html and "baseline <cnn>" not in html  # label from config, escaped
+    assert "r2" in html  # no config.json: the directory name is the label
+    for c in AAMI_CLASSES:
+        assert f"<td>{c}</td>" in html
+    assert html.count("data:image/png;base64,") == 3  # two confusion matrices + one set of curves
+    assert 'src="http' not in html and "<link" not in html
+
+    d_f1, d_jk = m2["macro_f1"] - m1["macro_f1"], m2["jk"] - m1["jk"]
+    assert d_f1 > 0 and d_jk > 0
+    for text in (html, md):
+        assert f"{d_f1:+.4f}" in text and f"{d_jk:+.4f}" in text
+    assert html.index("Comparison") < html.index("Confusion matrix")
+
+    # Extras table shows the unknown top-level keys of the second run.
+    assert "<td>size_bytes</td><td>12345</td>" in html and "<td>split</td><td>inter</td>" in html
+    assert "<details><summary>config.json</summary>" in html
+
+    header = "| metric | baseline &lt;cnn&gt; | r2 |"
+    assert header in md
+    assert "| Δ macro-F1 | — |" in md
+    assert "![confusion matrix of r2](run2-confusion.png)" in md
+    for name in ("run1-confusion.png", "run1-curves.png", "run2-confusion.png"):
+        assert (tmp_path / "out" / name).read_bytes().startswith(b"\x89PNG")
+    assert not (tmp_path / "out" / "run2-curves.png").exists()
+
+
+def test_single_run_has_no_comparison(runs, tmp_path):
+    html_path, md_path = write_report([runs[1]], tmp_path / "one")
+    assert "Comparison" not in html_path.read_text()
+    assert "| class | Se | PPV | FPR | F1 | support |" in md_path.read_text()
+
+
+def test_missing_metrics(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EcgEdgeError, match=r"metrics\.json.*ecgedge evaluate"):
+        write_report([tmp_path / "empty"], tmp_path / "out")
+
+
+def test_bad_metrics_and_no_runs(tmp_path):
+    run = tmp_path / "bad"
+    run.mkdir()
+    (run / "metrics.json").write_text('{"accuracy": 1.0}')
+    with pytest.raises(EcgEdgeError, match="lacks"):
+        write_report([run], tmp_path / "out")
+    with pytest.raises(EcgEdgeError, match="no run directories"):
+        write_report([], tmp_path / "out")
