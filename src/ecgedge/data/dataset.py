@@ -199,9 +199,14 @@ def prepare_dataset(
             **built,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
-        if final.exists():
-            shutil.rmtree(final)  # an incomplete or --rebuild target
-        os.replace(tmp, final)
+        if final.exists() and (rebuild or not (final / META_FILE).is_file()):
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            # Another process (e.g. a second torchrun rank) finished the same dataset first.
+            if not (final / META_FILE).is_file():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return load_dataset(final)

@@ -185,6 +185,11 @@ def fit(
             _save(_checkpoint(model, optimizer, scheduler, state, extra), last)
             runs.write_json(run_dir / runs.HISTORY, state["history"])
             if epoch_task is not None:
+                progress.console.print(
+                    f"epoch {epoch}: train loss {row['train_loss']:.4f}, val loss {val_loss:.4f}, "
+                    f"val macro-F1 {val['macro_f1']:.4f} (F1 S {row['val_f1_S']:.3f}, V {row['val_f1_V']:.3f}), "
+                    f"{row['train_beats_per_s']:.0f} beats/s"
+                )
                 progress.update(epoch_task, advance=1, description=f"epochs (val macro-F1 {val['macro_f1']:.3f}, best {state['best_score']:.3f})")
             stop[0] = float(state["bad_epochs"] >= config.patience)
         else:

@@ -1,0 +1,145 @@
+"""Training on real beats: it learns, it resumes exactly, it runs under torchrun, and evaluate reports."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from ecgedge.data.dataset import prepare_dataset
+from ecgedge.data.aami import DS1, DS2
+from ecgedge.data.splits import Split
+from ecgedge.preprocess import get_preset
+from ecgedge.train import runs
+from ecgedge.train.batches import BeatTensors
+from ecgedge.train.config import train_preset
+from ecgedge.train.fit import fit
+from ecgedge.train.models import create_model
+from ecgedge.train.predict import predict_logits
+from ecgedge.train.sampling import cap_normal_beats, class_weights, patient_stratified_subsample
+
+RECORDS = ("119", "208")  # N, V and F beats side by side
+
+
+@pytest.fixture(scope="module")
+def tiny(mitdb_dir, tmp_path_factory):
+    """~600 training beats and held-out beats of the same two records."""
+    ds = prepare_dataset(mitdb_dir, get_preset(train_preset("quick").data_preset), RECORDS, cache_root=tmp_path_factory.mktemp("c"))
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(ds))
+    held_out = np.sort(order[:800])
+    train = cap_normal_beats(ds.records, ds.labels, np.sort(order[800:]), 150, seed=0)
+    train = patient_stratified_subsample(ds.records, ds.labels, train, 0.5, seed=0)
+    split = Split("tiny", train=train, val=held_out, test=held_out, set_names=("a", "b"), val_records=())
+    return ds, split
+
+
+def _config(**kw):
+    base = dict(epochs=2, batch_size=64, lr=2e-3, seed=3, patience=5, eval_batch_size=256)
+    return train_preset("quick", **{**base, **kw})
+
+
+def test_tiny_training_beats_chance(tiny, tmp_path):
+    ds, split = tiny
+    torch.set_num_threads(2)
+    result = fit(_config(), ds, split, split.train, tmp_path / "run")
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    model = create_model("resnet18", "none")
+    model.load_state_dict(torch.load(tmp_path / "run" / runs.CHECKPOINTS / runs.BEST, weights_only=False)["model"])
+    preds = predict_logits(model, BeatTensors(ds), split.val, 256, torch.device("cpu")).argmax(1)
+    y = ds.labels[split.val]
+    present = np.unique(y[np.isin(y, [0, 2, 3])])  # N, V, F (S: 2 beats in these records)
+    balanced_accuracy = np.mean([(preds[y == c] == c).mean() for c in present])
+    assert balanced_accuracy > 1 / len(present) + 0.25, balanced_accuracy
+
+
+def test_resume_continues_exactly(tiny, tmp_path, monkeypatch):
+    ds, split = tiny
+    cfg = _config(epochs=2)
+    full = fit(cfg, ds, split, split.train, tmp_path / "full")
+
+    import ecgedge.train.fit as fit_mod
+
+    real = fit_mod.predict_logits
+    calls = {"n": 0}
+
+    def crash_in_second_validation(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(fit_mod, "predict_logits", crash_in_second_validation)
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, ds, split, split.train, tmp_path / "resumed")
+    monkeypatch.setattr(fit_mod, "predict_logits", real)
+    resumed = fit(cfg, ds, split, split.train, tmp_path / "resumed", resume=True)
+
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    assert resumed.history[0]["train_loss"] == full.history[0]["train_loss"]
+    assert resumed.history[1]["train_loss"] == pytest.approx(full.history[1]["train_loss"], rel=1e-5)
+    a = torch.load(tmp_path / "full" / runs.CHECKPOINTS / runs.LAST, weights_only=False)["model"]
+    b = torch.load(tmp_path / "resumed" / runs.CHECKPOINTS / runs.LAST, weights_only=False)["model"]
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+
+
+def test_class_weights_and_subsampling(tiny):
+    ds, split = tiny
+    w = class_weights(ds.labels, 5, "inverse")
+    counts = np.bincount(ds.labels, minlength=5)
+    assert w[counts.argmax()] == w[counts > 0].min() and np.isclose(w[counts > 0].mean(), 1)
+    assert (class_weights(ds.labels, 5, "none")[counts > 0] == 1).all()
+    # A 10 % subsample keeps every (record, class) group.
+    sub = patient_stratified_subsample(ds.records, ds.labels, np.arange(len(ds)), 0.1, seed=1)
+    groups = {(r, l) for r, l in zip(ds.records, ds.labels)}
+    assert {(r, l) for r, l in zip(ds.records[sub], ds.labels[sub])} == groups
+    assert 0.09 < len(sub) / len(ds) < 0.12
+
+
+def test_train_and_evaluate_cli(mitdb_dir, tmp_path):
+    run = tmp_path / "run"
+    res = run_cli("train", "--preset", "quick", "--train-fraction", "0.01", "--epochs", "1", "--data-dir", str(mitdb_dir), "-o", str(run))
+    assert res.returncode == 0, res.stderr[-2000:]
+    config = json.loads((run / "config.json").read_text())
+    assert config["split"]["set_names"] == ["DS1", "DS2"]
+    assert set(config["split"]["val_records"]) <= set(DS1) and not set(config["split"]["val_records"]) & set(DS2)
+    for name in ("config.json", "versions.json", "history.json", "checkpoints/best.pt", "checkpoints/last.pt"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "versions.json").read_text())["torch"] in torch.__version__
+
+    res = run_cli("evaluate", str(run), "--split", "DS2", "--json")
+    assert res.returncode == 0, res.stderr[-2000:]
+    metrics = json.loads(res.stdout)
+    assert metrics["n"] == 49673  # every DS2 beat whose window fits (edge preset)
+    assert set(metrics["per_class"]) == {"N", "S", "V", "F", "Q"}
+    for m in metrics["per_class"].values():
+        assert set(m) == {"se", "ppv", "fpr", "f1", "support"}
+    assert {"accuracy", "macro_f1", "j_index", "kappa", "jk", "confusion"} <= set(metrics)
+    assert np.array(metrics["confusion"]["matrix"]).sum() == metrics["n"]
+    assert (run / "metrics.json").is_file()
+
+    again = run_cli("train", "--preset", "quick", "--data-dir", str(mitdb_dir), "-o", str(run))
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+
+    report = run_cli("report", str(run), "-o", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "run" in html and "data:image/png;base64," in html and (tmp_path / "report" / "report.md").is_file()
+
+
+def test_torchrun_two_cpu_processes(mitdb_dir, tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533", "-m", "ecgedge",
+           "train", "--preset", "quick", "--train-fraction", "0.01", "--epochs", "1", "--device", "cpu",
+           "--data-dir", str(mitdb_dir), "-o", str(run)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads((run / "config.json").read_text())["world_size"] == 2
+    history = json.loads((run / "history.json").read_text())
+    assert len(history) == 1 and history[0]["train_loss"] > 0
