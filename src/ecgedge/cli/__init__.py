@@ -3,6 +3,7 @@
 import typer
 
 from ecgedge import __version__
+from ecgedge.cli import export as export_cmds
 from ecgedge.cli import train as train_cmds
 from ecgedge.cli.data import data_app
 
@@ -18,6 +19,7 @@ app.command()(train_cmds.train)
 app.command()(train_cmds.evaluate)
 app.command()(train_cmds.report)
 app.command()(train_cmds.pipeline)
+app.command()(export_cmds.export)
 
 
 def _version(value: bool) -> None:

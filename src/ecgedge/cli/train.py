@@ -69,15 +69,28 @@ def evaluate(
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
 ) -> None:
-    """Score a run on a set of its split (AAMI EC57 per-class Se, PPV, FPR, F1; jκ)."""
-    from ecgedge.train.stage import evaluate_run
-
+    """Score a run (or an exported .onnx / .tflite file) on a set of its split (AAMI EC57 per-class Se, PPV, FPR, F1; jκ)."""
+    exported = run_dir.is_file() and run_dir.suffix.lower() in (".onnx", ".tflite")
     with progress_bar() as progress:
-        metrics = evaluate_run(run_dir, split, data_dir, progress)
+        if exported:
+            from ecgedge.export.validate import evaluate_model_file
+
+            metrics = evaluate_model_file(run_dir, split, data_dir, progress)
+        else:
+            from ecgedge.train.stage import evaluate_run
+
+            metrics = evaluate_run(run_dir, split, data_dir, progress)
     if as_json:
         typer.echo(json.dumps(metrics))
     else:
         _print_metrics(metrics)
+        if exported:
+            agree = metrics.get("agreement")
+            ref = (metrics.get("agreement_reference") or {}).get("note", "")
+            typer.echo(
+                f"{metrics['format']} {metrics['precision']}, {metrics['size_bytes'] / 1e6:.2f} MB; agreement with the float model: "
+                + (f"{agree:.2%}" if agree is not None else f"n/a ({ref})")
+            )
 
 
 def _print_metrics(metrics: dict) -> None:

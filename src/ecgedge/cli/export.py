@@ -1,0 +1,35 @@
+"""``ecgedge export``: a trained run -> ONNX / TFLite files (fp32, and int8 with --int8)."""
+
+from pathlib import Path
+
+import typer
+
+from ecgedge.cli.common import user_errors
+
+
+def export(
+    run_dir: Path = typer.Argument(..., help="A run directory made by `ecgedge train` (uses checkpoints/best.pt)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Directory for the exported files (created)."),
+    formats: str = typer.Option("onnx,tflite", "--format", help="Comma-separated: onnx, tflite."),
+    int8: bool = typer.Option(False, "--int8", help="Also write post-training int8 variants (calibrated on DS1 training beats)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
+    calibration_beats: int = typer.Option(256, "--calibration-beats", help="DS1 training beats used for int8 calibration."),
+) -> None:
+    """Export a run to ONNX / TFLite with embedded metadata; each file is checked against torch."""
+    _export(run_dir, output, formats, int8, data_dir, calibration_beats)
+
+
+@user_errors
+def _export(run_dir, output, formats, int8, data_dir, calibration_beats):
+    from ecgedge.export import export_model
+
+    results = export_model(
+        run_dir, output.expanduser(), formats=formats, int8=int8, data_dir=data_dir, calibration_beats=calibration_beats
+    )
+    width = max(len(str(r.path)) for r in results)
+    typer.echo(f"{'file':<{width}} {'MB':>8} {'s':>7} {'max|dlogit|':>12} {'top-1 agree':>12}")
+    for r in results:
+        c = r.check
+        typer.echo(
+            f"{str(r.path):<{width}} {r.size_bytes / 1e6:8.2f} {r.seconds:7.1f} {c['max_abs_logit_diff']:12.2e} {c['top1_agreement']:12.2%}"
+        )

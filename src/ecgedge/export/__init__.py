@@ -1,0 +1,289 @@
+"""Export a trained run to deployable files: one front door, a table of formats.
+
+    from ecgedge.export import export_model
+    files = export_model(Path("runs/r1"), Path("exports/r1"), formats=("onnx", "tflite"), int8=True)
+
+writes, for each format, ``<run>-fp32<suffix>`` and (``int8=True``) ``<run>-int8<suffix>``:
+
+========  ========  =====  ==============  ===================================================
+format    suffix    int8   runtime         route
+========  ========  =====  ==============  ===================================================
+onnx      .onnx     yes    onnxruntime     torch.onnx (dynamo, opset 18, dynamic batch);
+                                           int8: onnxruntime static QDQ, per-channel s8
+                                           weights, u8 activations, float I/O
+tflite    .tflite   yes    ai-edge-litert  litert-torch; int8: PT2E static quantisation,
+                                           int8 input (scale 1/255, zp -128) and output
+========  ========  =====  ==============  ===================================================
+
+Every file gets the ``ecgedge`` metadata (classes, preprocessing, input quantisation, version,
+source checkpoint SHA-256, run dir; see :mod:`ecgedge.export.metadata`) and checks itself before
+it is reported: ONNX passes ``onnx.checker``; the file is loaded with :func:`ecgedge.runtime.load_runtime`
+(onnxruntime / LiteRT) and run on held-out DS1 training beats next to the torch model: fp32 must
+match within ``max |dlogit| <= 1e-3``, int8 must agree on the top-1 class for >= 97 % of them;
+else :class:`ecgedge.errors.EcgEdgeError` (the file is renamed ``*.rejected``). A manifest
+``export.json`` lists every file with size, time and check. Calibration uses DS1 training beats
+only (:mod:`ecgedge.export.calibration`), never DS2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ecgedge.errors import EcgEdgeError
+from ecgedge.export.validate import FP32_MAX_ABS_LOGIT_DIFF, INT8_MIN_TOP1_AGREEMENT, evaluate_model_file
+
+__all__ = ["ExportFormat", "ExportedModel", "FORMATS", "export_model", "export_onnx", "export_tflite", "evaluate_model_file", "parse_formats"]
+
+MANIFEST = "export.json"
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    suffix: str
+    int8: bool  # has an int8 variant
+    runtime: str  # what runs it (PyPI package)
+    route: str
+    exporter: Callable  # (ctx, precision, path) -> Path
+
+
+@dataclass
+class ExportedModel:
+    path: Path
+    format: str
+    precision: str  # fp32 | int8
+    size_bytes: int
+    seconds: float  # conversion + metadata (not the self-check)
+    check: dict  # compare_outputs(...) against torch on held-out DS1 training beats
+    metadata_location: str  # onnx metadata_props | tflite flatbuffer | sidecar
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+    def summary(self) -> str:
+        c = self.check
+        return (
+            f"{self.path.name}: {self.size_bytes / 1e6:.2f} MB, {self.seconds:.1f} s; "
+            f"vs torch on {c['n_beats']} beats: max|dlogit| {c['max_abs_logit_diff']:.2e}, top-1 agreement {c['top1_agreement']:.2%}"
+        )
+
+
+@dataclass
+class _Context:
+    source: object  # ExportSource
+    data: object  # CalibrationData
+    out_dir: Path
+    written: dict = field(default_factory=dict)  # (format, precision) -> Path
+
+
+def export_onnx(ctx: _Context, precision: str, path: Path) -> Path:
+    """ONNX fp32, or int8 (static QDQ) quantised from the fp32 file written first."""
+    from ecgedge.export import onnx_format
+
+    if precision == "fp32":
+        return onnx_format.export_onnx_fp32(ctx.source, path)
+    fp32 = ctx.written.get(("onnx", "fp32"))
+    if fp32 is None:
+        raise EcgEdgeError("ONNX int8 needs the fp32 ONNX file first")
+    return onnx_format.export_onnx_int8(ctx.source, path, fp32, ctx.data.calib)
+
+
+def export_tflite(ctx: _Context, precision: str, path: Path) -> Path:
+    """TFLite fp32, or full-integer int8 (PT2E static) via litert-torch."""
+    from ecgedge.export import tflite_format
+
+    if precision == "fp32":
+        return tflite_format.export_tflite_fp32(ctx.source, path)
+    return tflite_format.export_tflite_int8(ctx.source, path, ctx.data.calib)
+
+
+FORMATS: dict[str, ExportFormat] = {
+    "onnx": ExportFormat(
+        "onnx", ".onnx", True, "onnxruntime",
+        "torch.onnx.export(dynamo=True) opset 18; int8: onnxruntime quantize_static QDQ (s8 per-channel weights, u8 activations)",
+        export_onnx,
+    ),
+    "tflite": ExportFormat(
+        "tflite", ".tflite", True, "ai-edge-litert",
+        "litert-torch convert; int8: PT2E static quantisation (int8 weights per channel, int8 activations and I/O)",
+        export_tflite,
+    ),
+}  # fmt: skip
+
+
+def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
+    names = formats.split(",") if isinstance(formats, str) else list(formats)
+    out = []
+    for n in names:
+        n = n.strip().lower().lstrip(".")
+        if not n:
+            continue
+        if n not in FORMATS:
+            raise EcgEdgeError(f"unknown export format {n!r}; choose from {', '.join(FORMATS)}.")
+        if n not in out:
+            out.append(n)
+    if not out:
+        raise EcgEdgeError(f"no export format given; choose from {', '.join(FORMATS)}.")
+    return tuple(out)
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def export_model(
+    run_dir: Path,
+    out_dir: Path,
+    formats: str | Iterable[str] = ("onnx", "tflite"),
+    int8: bool = False,
+    data_dir: Path | None = None,
+    *,
+    calibration_beats: int = 256,
+    check_beats: int = 256,
+    fp32_atol: float = FP32_MAX_ABS_LOGIT_DIFF,
+    int8_min_agreement: float = INT8_MIN_TOP1_AGREEMENT,
+    log: Callable[[str], None] | None = _stderr,
+) -> list[ExportedModel]:
+    """Export ``run_dir``'s best checkpoint to ``out_dir`` in every format (fp32, plus int8 if asked)."""
+    import numpy as np
+
+    from ecgedge.export.calibration import calibration_data
+    from ecgedge.export.metadata import RR_INPUT, build_metadata, image_input, package_versions, write_onnx_metadata, write_tflite_metadata
+    from ecgedge.export.source import load_source, torch_logits
+    from ecgedge.export.validate import compare_outputs
+    from ecgedge.runtime import load_runtime
+
+    log = log or (lambda _m: None)
+    names = parse_formats(formats)
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    source = load_source(run_dir)
+    data = calibration_data(source.meta, data_dir, n_calib=calibration_beats, n_check=check_beats)
+    check = data.check
+    rr_check = check.rr if source.rr_features else None
+    reference = torch_logits(source.model, check.images, rr_check)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = _Context(source, data, out_dir)
+    h, w = source.image_size
+    versions = package_versions("torch", "onnx", "onnxscript", "onnxruntime", "litert-torch", "ai-edge-litert", "torchao", "numpy")
+    results: list[ExportedModel] = []
+
+    for name in names:
+        fmt = FORMATS[name]
+        for precision in ("fp32", "int8") if (int8 and fmt.int8) else ("fp32",):
+            path = out_dir / f"{source.name}-{precision}{fmt.suffix}"
+            for stale in (path, Path(f"{path}.rejected"), Path(f"{path}.json")):
+                stale.unlink(missing_ok=True)
+            log(f"export {path.name} ...")
+            t0 = time.perf_counter()
+            fmt.exporter(ctx, precision, path)
+            ctx.written[(name, precision)] = path
+            # what the file's inputs and outputs are, as its runtime sees them
+            if name == "onnx":
+                from ecgedge.export.onnx_format import check_onnx, input_quantization
+
+                check_onnx(path)
+                q = input_quantization(path) if precision == "int8" else None
+                img_q = {"internal_quantization": {**q, "note": "input stays float32; quantised inside the graph (QDQ)"}} if q else None
+                inputs = [image_input(h, w, "B", img_q)] + ([RR_INPUT] if source.rr_features else [])
+                outputs = [{"name": "logits", "dtype": "float32", "shape": ["B", source.num_classes]}]
+            else:
+                from ecgedge.export.tflite_format import tensor_io
+
+                t_in, t_out = tensor_io(path)
+                img = next(d for d in t_in if len(d["shape"]) == 4)
+                img_q = None
+                if "quantization" in img:
+                    img_q = {"dtype": img["dtype"], "quantization": img["quantization"], "from_uint8": _from_uint8(img["quantization"])}
+                inputs = [{**image_input(h, w, 1, img_q), "tensor": img["tensor"]}]
+                if source.rr_features:
+                    rr_t = next(d for d in t_in if len(d["shape"]) == 2)
+                    inputs.append({**RR_INPUT, "shape": [1, 3], "tensor": rr_t["tensor"], "dtype": rr_t["dtype"], **({"quantization": rr_t["quantization"]} if "quantization" in rr_t else {})})
+                o = t_out[0]
+                outputs = [{"name": "logits", "tensor": o["tensor"], "dtype": o["dtype"], "shape": o["shape"], **({"quantization": o["quantization"], "to_float": "logit = (q - zero_point) * scale"} if "quantization" in o else {})}]
+            export_info = {"route": fmt.route, "runtime": fmt.runtime, "versions": versions, "batch": "dynamic" if name == "onnx" else 1}
+            meta = build_metadata(
+                source,
+                fmt=name,
+                precision=precision,
+                inputs=inputs,
+                outputs=outputs,
+                export=export_info,
+                calibration=data.description if precision == "int8" else None,
+            )
+            if name == "onnx":
+                write_onnx_metadata(path, meta)
+                where = "onnx metadata_props['ecgedge']"
+            else:
+                where = "tflite flatbuffer metadata 'ecgedge'" if write_tflite_metadata(path, meta) == "flatbuffer" else "sidecar .json"
+            seconds = time.perf_counter() - t0
+
+            # self-check: load with the gateway runtime, compare with torch, metadata round trip
+            rt = load_runtime(path)
+            result = compare_outputs(rt.predict(check.images, rr_check), reference, precision, fp32_atol, int8_min_agreement)
+            result["beats"] = "held-out DS1 training beats (disjoint from calibration)"
+            if json.loads(json.dumps(rt.metadata)) != json.loads(_dumps(meta)):
+                result["passed"] = False
+                result["criterion"] += "; metadata did not round-trip"
+            if not result["passed"]:
+                rejected = Path(f"{path}.rejected")
+                path.replace(rejected)
+                raise EcgEdgeError(
+                    f"{path.name} failed its self-check ({result['criterion']}: max|dlogit| {result['max_abs_logit_diff']:.3g}, "
+                    f"top-1 agreement {result['top1_agreement']:.2%}); kept as {rejected} for inspection."
+                )
+            em = ExportedModel(
+                path=path,
+                format=name,
+                precision=precision,
+                size_bytes=path.stat().st_size,
+                seconds=round(seconds, 3),
+                check=result,
+                metadata_location=where,
+                inputs=inputs,
+                outputs=outputs,
+            )
+            results.append(em)
+            log(em.summary())
+
+    manifest_path = out_dir / MANIFEST
+    previous = []
+    if manifest_path.is_file():  # keep entries of other formats exported earlier into out_dir
+        try:
+            old = json.loads(manifest_path.read_text())
+            if old.get("checkpoint_sha256") == source.checkpoint_sha256:
+                mine = {str(r.path) for r in results}
+                previous = [f for f in old.get("files", []) if f.get("path") not in mine and Path(f.get("path", "")).is_file()]
+        except (json.JSONDecodeError, AttributeError):
+            previous = []
+    manifest = {
+        "run_dir": str(source.run_dir),
+        "checkpoint_sha256": source.checkpoint_sha256,
+        "calibration": data.description,
+        "check_beats": {"n": len(check), "class_counts": check.class_counts()},
+        "float_reference_check_accuracy": float(np.mean(reference.argmax(1) == check.labels)),
+        "files": previous + [r.as_dict() for r in results],
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    return results
+
+
+def _from_uint8(q: dict) -> str:
+    scale, zero = q["scale"], q["zero_point"]
+    if abs(scale * 255.0 - 1.0) < 1e-6:
+        return f"q = u8 {'+' if zero >= 0 else '-'} {abs(zero)}" if zero else "q = u8"
+    return f"q = round(u8 / 255 / {scale:.8g}) + {zero}"
+
+
+def _dumps(meta: dict) -> str:
+    from ecgedge.export.metadata import dumps
+
+    return dumps(meta)

@@ -1,0 +1,373 @@
+"""Export to ONNX / TFLite (fp32 and int8), the numpy runtime, metadata, and evaluation of exported files.
+
+A small residual CNN built from torchvision's ResNet ``BasicBlock`` (so the ResNet-18 patterns
+that matter for export - shared ReLU modules, in-place residual adds - are all there, but it
+converts in seconds) is registered as an architecture for this module only, trained for a few
+steps on real beats of three records (DS1: 106, 119; DS2: 100), written as a run directory in the
+layout of `ecgedge train`, and exported once to all four files (module fixture). One test runs
+the int8 TFLite quantiser's graph preparation on the real ResNet-18.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+pytest.importorskip("ai_edge_litert")
+pytest.importorskip("litert_torch")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from conftest import run_cli  # noqa: E402
+from ecgedge.data.dataset import prepare_dataset  # noqa: E402
+from ecgedge.data.splits import make_split  # noqa: E402
+from ecgedge.errors import EcgEdgeError  # noqa: E402
+from ecgedge.evaluate import aami_metrics  # noqa: E402
+from ecgedge.export import FORMATS, export_model, parse_formats  # noqa: E402
+from ecgedge.export.source import sha256_file  # noqa: E402
+from ecgedge.export.validate import evaluate_model_file, predict_model_file  # noqa: E402
+from ecgedge.preprocess import get_preset  # noqa: E402
+from ecgedge.runtime import load_runtime  # noqa: E402
+from ecgedge.train import runs  # noqa: E402
+from ecgedge.train.config import train_preset  # noqa: E402
+from ecgedge.train.models import ARCHS, IMAGENET_MEAN, IMAGENET_STD, Arch, create_model, register_arch  # noqa: E402
+
+RECORDS = ("100", "106", "119")
+TINY = "test_tiny_resnet"
+
+
+class _TinyBackbone(nn.Module):
+    def __init__(self):
+        from torchvision.models.resnet import BasicBlock
+
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = BasicBlock(8, 8)
+        down = nn.Sequential(nn.Conv2d(8, 16, 1, 2, bias=False), nn.BatchNorm2d(16))
+        self.layer2 = BasicBlock(8, 16, stride=2, downsample=down)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x)))))
+        return torch.flatten(self.pool(x), 1)
+
+
+class _TinyResNet(Arch):
+    stem_conv = "conv1"
+    stem_bn = "bn1"
+    native_head = ("fc.",)
+    rgb_mean = IMAGENET_MEAN
+    rgb_std = IMAGENET_STD
+
+    def build_backbone(self):
+        return _TinyBackbone(), 16
+
+
+@pytest.fixture(scope="module")
+def tiny_arch():
+    """Registered for this module's tests only (other modules enumerate ARCHS)."""
+    if TINY not in ARCHS:
+        register_arch(TINY)(_TinyResNet)
+    yield TINY
+    ARCHS.pop(TINY, None)
+
+
+@pytest.fixture(scope="module")
+def run_dir(mitdb_dir, tmp_path_factory, tiny_arch):
+    """A run directory with a briefly trained tiny ResNet (edge preset, inter-patient split)."""
+    config = train_preset("quick", arch=tiny_arch)
+    pre = get_preset(config.data_preset)
+    ds = prepare_dataset(mitdb_dir, pre, RECORDS)  # $ECGEDGE_CACHE_DIR: the tests' cache
+    split = make_split(config.split, ds.records, ds.labels, config.seed)
+    torch.manual_seed(0)
+    model = create_model(config.arch, "none")
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    rng = np.random.default_rng(0)
+    labels = ds.labels.astype(np.int64)
+    pool = split.train
+    weights = np.where(labels[pool] == 0, 1.0, 8.0)  # show it the V beats too
+    model.train()
+    for _ in range(30):
+        b = np.sort(rng.choice(pool, 64, replace=False, p=weights / weights.sum()))
+        x = torch.from_numpy(np.asarray(ds.images[b], np.float32) / 255.0)[:, None]
+        loss = F.cross_entropy(model(x), torch.from_numpy(labels[b]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    rd = tmp_path_factory.mktemp("runs") / "tiny-run"
+    (rd / runs.CHECKPOINTS).mkdir(parents=True)
+    runs.write_json(
+        rd / runs.CONFIG,
+        {
+            "name": rd.name,
+            "train": config.to_dict(),
+            "preprocess": ds.config.to_dict(),
+            "data_dir": str(mitdb_dir),
+            "dataset": {"path": str(ds.path), "n_beats": len(ds), "sources": ds.meta["sources"]},
+            "split": split.to_dict(),
+        },
+    )
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "model_spec": {"arch": config.arch, "num_classes": 5, "rr_features": False},
+            "train_config": config.to_dict(),
+            "preprocess": ds.config.to_dict(),
+            "epoch": 1,
+        },
+        rd / runs.CHECKPOINTS / runs.BEST,
+    )
+    return rd
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("exports")
+    files = export_model(run_dir, out, formats=("onnx", "tflite"), int8=True, calibration_beats=128, check_beats=128, log=None)
+    return {(f.format, f.precision): f for f in files}, out
+
+
+@pytest.fixture(scope="module")
+def beats(mitdb_dir):
+    """Held-out beats of the run's DS1 validation record and its DS2 record (not used to calibrate)."""
+    ds = prepare_dataset(mitdb_dir, get_preset("edge"), RECORDS)
+    idx = np.sort(np.random.default_rng(1).choice(len(ds), 300, replace=False))
+    return np.asarray(ds.images[idx]), np.asarray(ds.rr[idx], np.float32), ds.labels[idx].astype(np.int64)
+
+
+def _torch_logits(run_dir, images):
+    rt = load_runtime(run_dir)  # the run directory -> torch checkpoint backend
+    assert rt.backend == "torch"
+    return rt.predict(images)
+
+
+def test_every_format_and_precision_is_written(exported, run_dir):
+    files, out = exported
+    assert set(files) == {(f, p) for f in FORMATS for p in ("fp32", "int8")}
+    for (fmt, precision), f in files.items():
+        assert f.path == out / f"{run_dir.name}-{precision}{FORMATS[fmt].suffix}"
+        assert f.path.is_file() and f.size_bytes == f.path.stat().st_size
+        assert f.check["passed"] and f.seconds > 0
+    for fmt in FORMATS:
+        assert files[(fmt, "int8")].size_bytes < files[(fmt, "fp32")].size_bytes
+    manifest = json.loads((out / "export.json").read_text())
+    assert {m["path"] for m in manifest["files"]} == {str(f.path) for f in files.values()}
+    assert manifest["checkpoint_sha256"] == sha256_file(run_dir / "checkpoints" / "best.pt")
+    assert set(manifest["calibration"]["records"]) <= {"106", "119"}  # DS1 only, never DS2's 100
+
+
+def test_resnet18_residual_adds_are_quantised():
+    """On the real ResNet-18: every residual add gets observed int8 inputs (else it runs in float)."""
+    from ecgedge.export.source import ExportGraph
+    from ecgedge.export.tflite_format import prepare_int8, pt2e_quantizer
+
+    graph = ExportGraph(create_model("resnet18", "none").eval()).eval()
+    prepared = prepare_int8(graph, (torch.rand(1, 1, 32, 32),), pt2e_quantizer())
+    residual = [
+        n
+        for n in prepared.graph.nodes
+        if n.op == "call_function"
+        and n.target in (torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor)
+        and all(isinstance(a, torch.fx.Node) and a.op != "get_attr" for a in n.args[:2])
+    ]
+    assert len(residual) == 8  # one per BasicBlock
+    for node in residual:
+        assert node.target == torch.ops.aten.add.Tensor  # out of place
+        for arg in node.args[:2]:
+            assert arg.op == "call_module" and "activation_post_process" in str(arg.target), (node, arg)
+        (relu,) = node.users
+        assert relu.target == torch.ops.aten.relu.default
+        (obs,) = relu.users
+        assert obs.op == "call_module" and "activation_post_process" in str(obs.target)
+
+
+def test_tflite_int8_is_full_integer(exported):
+    files, _ = exported
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(files[("tflite", "int8")].path))
+    details = it.get_tensor_details()
+    dtypes = [np.dtype(d["dtype"]) for d in details]
+    assert sum(d == np.int8 for d in dtypes) > 20  # activations and weights
+    assert not any(d == np.float32 for d in dtypes)  # no float tensor left, not even at the edges
+    (inp,), (out,) = it.get_input_details(), it.get_output_details()
+    assert np.dtype(inp["dtype"]) == np.int8 and np.dtype(out["dtype"]) == np.int8
+    scale, zero = inp["quantization"]
+    assert abs(scale - 1 / 255) < 1e-9 and zero == -128  # q = u8 - 128, lossless
+    meta = load_runtime(files[("tflite", "int8")].path).metadata
+    assert meta["inputs"][0]["from_uint8"] == "q = u8 - 128"
+    assert meta["outputs"][0]["quantization"]["scale"] == pytest.approx(out["quantization"][0])
+
+
+def test_outputs_agree_with_torch(exported, run_dir, beats):
+    files, _ = exported
+    images, rr, _ = beats
+    ref = _torch_logits(run_dir, images)
+    for (fmt, precision), f in files.items():
+        rt = load_runtime(f.path)
+        assert rt.format == fmt and rt.precision == precision and rt.input_size == (32, 32)
+        logits = rt.predict(images, rr)
+        assert logits.shape == (len(images), 5) and logits.dtype == np.float32
+        if precision == "fp32":
+            assert np.abs(logits - ref).max() < 1e-3, (fmt, np.abs(logits - ref).max())
+        else:
+            assert np.mean(logits.argmax(1) == ref.argmax(1)) >= 0.95, fmt
+            assert np.abs(logits - ref).max() < 0.25 * (np.abs(ref).max() + 1)
+
+
+def test_metadata_round_trips(exported, run_dir):
+    files, _ = exported
+    import onnx
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    cfg = json.loads((run_dir / "config.json").read_text())
+    sha = sha256_file(run_dir / "checkpoints" / "best.pt")
+    for (fmt, precision), f in files.items():
+        meta = load_runtime(f.path).metadata
+        assert meta["classes"] == ["N", "S", "V", "F", "Q"]
+        assert meta["preprocess"] == cfg["preprocess"]
+        assert meta["source"]["checkpoint_sha256"] == sha and meta["source"]["run_dir"] == str(run_dir.resolve())
+        assert meta["format"] == fmt and meta["precision"] == precision
+        assert meta["ecgedge_version"]
+        assert meta["inputs"][0]["name"] == "image" and meta["inputs"][0]["range"] == [0.0, 1.0]
+        assert (meta["calibration"] is not None) == (precision == "int8")
+        # read back with the formats' own tools, independently of ecgedge.runtime
+        if fmt == "onnx":
+            props = {p.key: p.value for p in onnx.load(str(f.path), load_external_data=False).metadata_props}
+            assert json.loads(props["ecgedge"]) == meta and props["classes"] == "N,S,V,F,Q"
+        else:
+            model = flatbuffer_utils.read_model(str(f.path))
+            entry = next(m for m in model.metadata if m.name in (b"ecgedge", "ecgedge"))
+            assert json.loads(bytes(model.buffers[entry.buffer].data).decode()) == meta
+            assert not os.path.exists(f"{f.path}.json")  # embedded, no sidecar
+
+
+def test_onnx_int8_input_quantisation_is_recorded(exported):
+    files, _ = exported
+    q = load_runtime(files[("onnx", "int8")].path).metadata["inputs"][0]["internal_quantization"]
+    assert q["dtype"] == "uint8" and q["zero_point"] == 0 and abs(q["scale"] - 1 / 255) < 1e-6
+
+
+def test_evaluation_equals_aami_metrics_of_raw_predictions(exported, run_dir, mitdb_dir):
+    files, _ = exported
+    path = files[("tflite", "int8")].path
+    metrics = evaluate_model_file(path, "DS2", mitdb_dir)
+    pred = predict_model_file(path, "DS2", mitdb_dir)
+    ds = prepare_dataset(mitdb_dir, get_preset("edge"), RECORDS)
+    assert set(ds.records[pred.index]) == {"100"}  # DS2 of these records
+    raw = load_runtime(path).predict(np.asarray(ds.images[pred.index]))
+    expected = aami_metrics(ds.labels[pred.index].astype(np.int64), raw.argmax(1))
+    assert {k: metrics[k] for k in expected} == expected
+    assert metrics["format"] == "tflite" and metrics["precision"] == "int8" and metrics["model"] == str(path)
+    assert metrics["size_bytes"] == path.stat().st_size
+    # no predictions_DS2.npz in the run: the float reference was computed with torch
+    ref = _torch_logits(run_dir, np.asarray(ds.images[pred.index]))
+    assert metrics["agreement"] == pytest.approx(np.mean(raw.argmax(1) == ref.argmax(1)))
+    assert "torch" in metrics["agreement_reference"]["source"]
+
+
+def test_cli_evaluate_uses_the_runs_predictions(exported, run_dir, mitdb_dir, tmp_path):
+    files, _ = exported
+    path = files[("onnx", "fp32")].path
+    pred = predict_model_file(path, "DS2", mitdb_dir)
+    fake = pred.preds.copy()
+    fake[:10] = (fake[:10] + 1) % 5  # a float reference that differs on exactly 10 beats
+    np.savez_compressed(run_dir / "predictions_DS2.npz", index=pred.index, labels=pred.labels, preds=fake, logits=pred.logits)
+    try:
+        res = run_cli("evaluate", str(path), "--split", "DS2", "--json", "--data-dir", str(mitdb_dir))
+    finally:
+        (run_dir / "predictions_DS2.npz").unlink()
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["agreement"] == pytest.approx(1 - 10 / len(fake))
+    assert out["agreement_reference"]["source"].endswith("predictions_DS2.npz")
+    assert out["format"] == "onnx" and out["n"] == len(fake) and out["size_bytes"] == path.stat().st_size
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_damaged_files_raise_a_clear_error(exported, tmp_path, damage):
+    files, _ = exported
+    for fmt in FORMATS:
+        src = files[(fmt, "int8")].path
+        bad = tmp_path / f"bad-{damage}{src.suffix}"
+        data = src.read_bytes()
+        bad.write_bytes({"truncated": data[: len(data) // 2], "garbage": os.urandom(4096), "empty": b""}[damage])
+        with pytest.raises(EcgEdgeError, match=str(bad.name)):
+            load_runtime(bad).predict(np.zeros((1, 32, 32), np.uint8))
+
+
+def test_cli_reports_a_damaged_file_in_one_line(exported, tmp_path):
+    files, _ = exported
+    bad = tmp_path / "cut.tflite"
+    data = files[("tflite", "fp32")].path.read_bytes()
+    bad.write_bytes(data[:-1000])
+    res = run_cli("evaluate", str(bad), "--json")
+    assert res.returncode == 2
+    assert "cut.tflite" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_runtime_needs_no_torch(exported):
+    """The gateway path: load, predict and read metadata with numpy + onnxruntime / LiteRT only."""
+    files, _ = exported
+    code = (
+        "import sys, numpy as np\n"
+        "sys.modules['torch'] = None  # any torch import now fails\n"
+        "from ecgedge.runtime import load_runtime\n"
+        f"for p in {[str(files[k].path) for k in sorted(files)]!r}:\n"
+        "    rt = load_runtime(p)\n"
+        "    assert rt.predict(np.zeros((3, 32, 32), np.uint8)).shape == (3, 5)\n"
+        "    assert rt.metadata['classes'] == ['N', 'S', 'V', 'F', 'Q']\n"
+        "print('ok')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]
+
+
+def test_predict_checks_its_inputs(exported):
+    files, _ = exported
+    rt = load_runtime(files[("onnx", "fp32")].path)
+    with pytest.raises(EcgEdgeError, match="uint8"):
+        rt.predict(np.zeros((2, 32, 32), np.float32))
+    with pytest.raises(EcgEdgeError, match="shape"):
+        rt.predict(np.zeros((2, 16, 16), np.uint8))
+    assert rt.predict(np.zeros((0, 32, 32), np.uint8)).shape == (0, 5)
+
+
+def test_self_check_rejects_a_bad_export(run_dir, tmp_path):
+    with pytest.raises(EcgEdgeError, match="self-check"):
+        export_model(run_dir, tmp_path, formats="onnx", fp32_atol=-1.0, calibration_beats=16, check_beats=16, log=None)
+    assert (tmp_path / f"{run_dir.name}-fp32.onnx.rejected").is_file()
+    assert not (tmp_path / f"{run_dir.name}-fp32.onnx").exists()
+
+
+def test_cli_export(run_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from ecgedge.cli import app
+
+    res = CliRunner().invoke(app, ["export", str(run_dir), "--format", "onnx", "-o", str(tmp_path / "x")])
+    assert res.exit_code == 0, res.output
+    assert f"{run_dir.name}-fp32.onnx" in res.output
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["export.json", f"{run_dir.name}-fp32.onnx"]
+    res = CliRunner().invoke(app, ["export", str(tmp_path / "nope"), "-o", str(tmp_path / "y")])
+    assert res.exit_code == 2 and "nope" in res.output
+
+
+def test_bad_requests_are_user_errors(run_dir, tmp_path):
+    with pytest.raises(EcgEdgeError, match="unknown export format"):
+        parse_formats("onnx,coreml")
+    with pytest.raises(EcgEdgeError, match="not found|not a run directory"):
+        export_model(tmp_path / "missing", tmp_path / "out")
+    with pytest.raises(EcgEdgeError, match="unknown model format"):
+        (tmp_path / "m.bin").write_bytes(b"x")
+        load_runtime(tmp_path / "m.bin")
