@@ -50,7 +50,7 @@ TRAIN_PRESETS = MappingProxyType(
         # Minutes on two CPU cores: every S/V/F/Q beat of the training records, N capped per record.
         "quick": TrainConfig(name="quick", data_preset="edge", epochs=6, max_n_per_record=400, patience=3),
         # The Pi-sized input on all of DS1 (CPU: tens of minutes).
-        "edge": TrainConfig(name="edge", data_preset="edge", epochs=20, patience=5),
+        "edge": TrainConfig(name="edge", data_preset="edge", epochs=20, patience=8),
         # The published recipe, 224x224 images: meant for a GPU.
         "paper": TrainConfig(name="paper", data_preset="paper", epochs=12, batch_size=64, lr=3e-4, patience=4),
     }
