@@ -2,7 +2,6 @@
 
 import functools
 import sys
-from pathlib import Path
 
 import typer
 
@@ -49,7 +48,3 @@ def progress_bar():
         console=Console(stderr=True),
         transient=False,
     )
-
-
-def out_path(path: Path) -> Path:
-    return path.expanduser()

@@ -127,13 +127,33 @@ def pipeline(
     epochs: int = typer.Option(None, help="Maximum epochs."),
     data_dir: Path = DataDirOption,
     output: Path = typer.Option(Path("runs/pipeline"), "-o", "--output", help="Directory for this pipeline's runs and report."),
+    export: bool = typer.Option(True, "--export/--no-export", help="Also export int8 ONNX + TFLite and re-score them on DS2."),
 ) -> None:
-    """End to end: (download if needed) -> prepare -> train -> evaluate on DS2 -> report."""
+    """End to end: (download if needed) -> prepare -> train -> evaluate -> export int8 -> re-evaluate -> report."""
     _pipeline(**locals())
 
 
+def _score_exports(run_dir: Path, output: Path, data_dir: Path, progress) -> list[Path]:
+    """Export int8 ONNX and TFLite, score each on the run's test set; one result dir per model."""
+    from ecgedge.export import export_model
+    from ecgedge.export.validate import evaluate_model_file
+    from ecgedge.train import runs
+
+    set_name = "DS2" if runs.read_json(run_dir / runs.CONFIG)["split"]["name"] == "inter-patient" else "test"
+    dirs = []
+    for model in export_model(run_dir, output / "exports", ("onnx", "tflite"), int8=True, data_dir=data_dir):
+        if model.precision != "int8":
+            continue
+        scored = output / "exports" / f"{model.format}-{model.precision}"
+        scored.mkdir(parents=True, exist_ok=True)
+        runs.write_json(scored / runs.METRICS, evaluate_model_file(model.path, set_name, data_dir, progress))
+        runs.write_json(scored / runs.CONFIG, {"name": f"{model.format} {model.precision}", "model": str(model.path), "export": model.as_dict()})
+        dirs.append(scored)
+    return dirs
+
+
 @user_errors
-def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output):
+def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output, export):
     from ecgedge.data.dataset import prepare_dataset
     from ecgedge.data.download import download
     from ecgedge.data.location import default_data_dir
@@ -152,6 +172,11 @@ def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output):
         resume = (run_dir / "config.json").is_file()
         train_run(config, target, run_dir, resume=resume, progress=progress)
         metrics = evaluate_run(run_dir, "DS2" if config.split == "inter-patient" else "test", target, progress)
-    _print_metrics(metrics)
-    html, _ = write_report([run_dir], output / "report")
+        _print_metrics(metrics)
+        exported = _score_exports(run_dir, output, target, progress) if export else []
+    for scored in exported:
+        m = json.loads((scored / "metrics.json").read_text())
+        agree = "n/a" if m.get("agreement") is None else f"{m['agreement']:.2%}"
+        typer.echo(f"{scored.name}: macro-F1 {m['macro_f1']:.4f} (float {metrics['macro_f1']:.4f}), agreement with float {agree}")
+    html, _ = write_report([run_dir, *exported], output / "report")
     typer.echo(f"report: {html}")

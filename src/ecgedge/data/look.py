@@ -10,6 +10,7 @@ from ecgedge.data.records import read_record
 from ecgedge.data.summary import BeatIndex
 from ecgedge.errors import EcgEdgeError
 from ecgedge.preprocess import PreprocessConfig, beats_to_images
+from ecgedge.preprocess.spectrogram import n_frames
 
 CLASS_NAMES = {
     "N": "N: normal / bundle branch block",
@@ -47,7 +48,7 @@ def save_look(data_dir: Path, index: BeatIndex, config: PreprocessConfig, out: P
     t = (np.arange(config.window.length) - config.window.before) / config.fs
     fmax = config.spectrogram.fmax_hz or config.fs / 2
     spec = config.spectrogram
-    frames = (config.window.length - spec.win_length) // spec.hop + 1
+    frames = n_frames(spec, config.window.length)
     # Each image column is an STFT frame, placed at the centre of the samples it covers.
     first, last = (spec.win_length / 2 - config.window.before) / config.fs, ((frames - 1) * spec.hop + spec.win_length / 2 - config.window.before) / config.fs
     for row, ((cls, record, sample, window), image) in enumerate(zip(examples, images)):

@@ -21,7 +21,8 @@ from torch import nn
 
 from ecgedge.errors import EcgEdgeError
 from ecgedge.train import runs
-from ecgedge.train.models import SpectrogramClassifier, create_model
+from ecgedge.compress.rebuild import model_from_spec
+from ecgedge.train.models import SpectrogramClassifier
 
 
 def sha256_file(path: Path) -> str:
@@ -98,7 +99,7 @@ def load_source(run_dir: Path) -> ExportSource:
         state = ckpt["model"]
     except Exception as exc:
         raise EcgEdgeError(f"{best} is not a loadable checkpoint ({str(exc).splitlines()[0][:200]}); train again or restore it.") from None
-    model = create_model(spec["arch"], "none", int(spec["num_classes"]), bool(spec["rr_features"]))
+    model = model_from_spec(spec)  # pruned checkpoints carry their channel counts in the spec
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -120,7 +121,7 @@ def load_source(run_dir: Path) -> ExportSource:
         rr_features=bool(spec["rr_features"]),
         preprocess=preprocess,
         image_size=(int(size[0]), int(size[1])),
-        extra={"val_metrics": _small_val_metrics(ckpt.get("val_metrics"))},
+        extra={"val_metrics": _small_val_metrics(ckpt.get("val_metrics")), "qat": "qat_state" in ckpt},
     )
 
 

@@ -64,7 +64,8 @@ def evaluate_run(run_dir: Path, set_name: str = "DS2", data_dir: Path | None = N
     from ecgedge.evaluate import aami_metrics
     from ecgedge.train.batches import BeatTensors
     from ecgedge.train.fit import resolve_device
-    from ecgedge.train.models import create_model
+    from ecgedge.compress.rebuild import load_checkpoint_model
+    from ecgedge.train.models import SpectrogramClassifier
     from ecgedge.train.predict import predict_logits
 
     if set_name not in SET_ALIASES:
@@ -85,9 +86,10 @@ def evaluate_run(run_dir: Path, set_name: str = "DS2", data_dir: Path | None = N
 
     device = resolve_device(config.device)
     ckpt = torch.load(best, map_location="cpu", weights_only=False)
-    model = create_model(config.arch, "none", ckpt["model_spec"]["num_classes"], config.rr_features)
-    model.load_state_dict(ckpt["model"])
-    model.to(device, memory_format=torch.channels_last)
+    # Plain, pruned (other channel counts) and QAT checkpoints (the int8-simulating graph) alike.
+    model = load_checkpoint_model(ckpt, best)
+    if isinstance(model, SpectrogramClassifier):
+        model.to(device, memory_format=torch.channels_last)
     logits = predict_logits(model, BeatTensors(dataset), idx, config.eval_batch_size, device, progress)
     y_true = dataset.labels[idx].astype(np.int64)
     preds = logits.argmax(1)

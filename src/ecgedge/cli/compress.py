@@ -1,0 +1,26 @@
+"""``ecgedge compress``: a trained run -> a pruned and/or quantisation-aware run directory."""
+
+from pathlib import Path
+
+import typer
+
+from ecgedge.cli.common import user_errors
+
+
+@user_errors
+def compress(
+    run_dir: Path = typer.Argument(..., help="A run directory made by `ecgedge train` (uses checkpoints/best.pt)."),
+    output: Path = typer.Option(..., "-o", "--output", help="New run directory for the compressed model."),
+    prune: float = typer.Option(None, "--prune", help="Structured pruning: share of channels to remove, in (0, 1), e.g. 0.5."),
+    qat: bool = typer.Option(False, "--qat", help="Quantisation-aware fine-tuning (int8 per-channel weights, int8 activations)."),
+    epochs: int = typer.Option(2, "--epochs", help="Fine-tuning epochs per step (pruning, QAT)."),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate (default 1e-3 after pruning, 1e-4 for QAT)."),
+    train_fraction: float = typer.Option(None, "--train-fraction", help="Patient-stratified share of the run's training beats to fine-tune on."),
+    keep_stem: bool = typer.Option(True, "--keep-stem/--prune-stem", help="Keep the stem convolution's output channels."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
+) -> None:
+    """Prune channels and/or fine-tune quantisation-aware; select on DS1 validation patients only."""
+    from ecgedge.compress import compress_run
+
+    out = compress_run(run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction, keep_stem=keep_stem)
+    typer.echo(f"compressed run in {out}; score it with `ecgedge evaluate {out}`", err=True)

@@ -1,0 +1,114 @@
+"""A short fine-tuning loop for compressed models (pruned, or quantisation-aware PT2E graphs).
+
+The same pieces as :func:`ecgedge.train.fit.fit` (BeatTensors batches, class-weighted
+cross-entropy, AdamW + one-cycle, selection on the validation beats by macro-F1) without
+resuming or DDP: a few epochs on one process. Works on any module called as ``model(x, rr)``;
+``before_eval`` / ``after_eval`` hooks let a QAT graph freeze its observers while it is scored,
+so quantisation ranges are never fitted on validation beats.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ecgedge.data.aami import AAMI_CLASSES
+from ecgedge.evaluate import aami_metrics
+from ecgedge.train.batches import BeatTensors, iterate
+from ecgedge.train.predict import predict_logits
+
+
+@dataclass
+class FinetuneResult:
+    history: list[dict]
+    best_epoch: int
+    best_score: float
+    best_val: dict  # aami_metrics of the best epoch on the validation beats
+    best_state: dict  # state_dict of the best epoch (a copy)
+
+
+def evaluate_val(model, data: BeatTensors, val_idx: np.ndarray, weights: torch.Tensor, batch_size: int, device: torch.device) -> tuple[dict, float]:
+    logits = predict_logits(model, data, val_idx, batch_size, device)
+    y = data.labels[torch.from_numpy(val_idx)].numpy()
+    metrics = aami_metrics(y, logits.argmax(1))
+    loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y), weight=weights.cpu()))
+    return metrics, loss
+
+
+def finetune(
+    model: torch.nn.Module,
+    data: BeatTensors,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    *,
+    epochs: int,
+    lr: float,
+    class_weights: np.ndarray,
+    batch_size: int = 128,
+    eval_batch_size: int = 512,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+    before_eval: Callable[[], None] | None = None,
+    after_eval: Callable[[], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> FinetuneResult:
+    """Fine-tune ``model`` in place for ``epochs``; returns the history and the best epoch's weights.
+
+    The model is left with the *last* epoch's weights; load ``result.best_state`` for the best.
+    """
+    torch.manual_seed(seed)
+    weights = torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    steps = max(1, -(-len(train_idx) // batch_size))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
+    history: list[dict] = []
+    best = FinetuneResult(history, 0, -1.0, {}, {})
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        order = np.random.default_rng([seed, epoch]).permutation(train_idx)
+        model.train()
+        total, seen = 0.0, 0
+        for batch in iterate(order, batch_size):
+            x, rr, y = data.get(batch, device)
+            loss = F.cross_entropy(model(x, rr).float(), y, weight=weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += float(loss.detach()) * len(batch)
+            seen += len(batch)
+        train_seconds = time.perf_counter() - started
+        if before_eval:
+            before_eval()
+        val, val_loss = evaluate_val(model, data, val_idx, weights, eval_batch_size, device)
+        if after_eval:
+            after_eval()
+        row = {
+            "epoch": epoch,
+            "train_loss": total / max(seen, 1),
+            "val_loss": val_loss,
+            "val_macro_f1": val["macro_f1"],
+            "val_jk": val["jk"],
+            **{f"val_f1_{c}": val["per_class"][c]["f1"] for c in AAMI_CLASSES},
+            "lr": scheduler.get_last_lr()[0],
+            "seconds": round(time.perf_counter() - started, 2),
+            "train_beats_per_s": round(seen / max(train_seconds, 1e-9), 1),
+        }
+        history.append(row)
+        if val["macro_f1"] > best.best_score:
+            best.best_epoch, best.best_score, best.best_val = epoch, val["macro_f1"], val
+            best.best_state = copy.deepcopy(model.state_dict())
+        if log:
+            log(
+                f"epoch {epoch}/{epochs}: train loss {row['train_loss']:.4f}, val loss {val_loss:.4f}, "
+                f"val macro-F1 {val['macro_f1']:.4f}, {row['train_beats_per_s']:.0f} beats/s"
+            )
+    return best

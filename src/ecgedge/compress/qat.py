@@ -1,0 +1,272 @@
+"""Quantisation-aware fine-tuning with torchao PT2E, and the int8 files that keep its scales.
+
+Recipe (see /work/shared/notes/edge-toolchain.md):
+
+1. the export graph of the float model (:class:`ecgedge.export.source.ExportGraph`: ``image`` in
+   [0, 1], normalisation as Mul + Add) is captured with ``torch.export`` in train mode, dynamic
+   batch; the residual adds / ReLUs are made visible to the quantiser
+   (``export.tflite_format._mark_quantizable_partitions``, the same pass the PTQ route uses);
+2. ``prepare_qat_pt2e`` with torchao's ``XNNPACKQuantizer`` (symmetric per-channel int8 weights,
+   asymmetric int8 activations, ``is_qat=True``): Conv+BN pairs are simulated folded, every
+   weight / activation passes a ``FusedMovingAvgObsFakeQuantize``;
+3. the ``image`` input's fake-quantiser is pinned to [0, 1] (scale 1/255, zero point -128: the
+   uint8 spectrogram is exact) with its observer off;
+4. fine-tuning (:func:`ecgedge.compress.finetune.finetune`); observers are switched off while the
+   validation beats are scored, so no range is ever fitted on them;
+5. ``convert_pt2e`` -> a graph with quantize / dequantize ops holding the learned scales.
+
+What a QAT run directory keeps (``checkpoints/``):
+
+* ``best.pt``: ``model`` = the fine-tuned *float* weights (plain SpectrogramClassifier keys, so
+  the float loaders and the fp32 exports keep working), ``model_spec`` (+ ``qat`` description)
+  and ``qat_state`` = the full prepared-graph state dict (weights, BatchNorm statistics,
+  fake-quant scales / zero points / observer ranges) from which :func:`prepared_from_checkpoint`
+  rebuilds the QAT graph (same torch / torchao versions);
+* ``qat_int8.pt2``: the converted graph (``fold_quantize=False``, dynamic batch) as a
+  self-contained ``torch.export`` program: :func:`load_qat_program` runs it without any of this
+  code, and :class:`QATModel` wraps it as ``model(x, rr)`` for ``ecgedge evaluate``.
+
+Int8 files from it: :func:`export_qat_onnx` (``torch.onnx.export(dynamo=True)``, opset 18 QDQ,
+int8 weights folded) and :func:`export_qat_tflite` (litert-torch with a non-QAT PT2EQuantizer as
+``quant_config``, which is how the converted graph's q/dq ops become int8 TFLite kernels).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ecgedge.errors import EcgEdgeError
+
+QAT_PROGRAM = "qat_int8.pt2"
+QUANTIZER = "torchao XNNPACKQuantizer: int8 symmetric per-channel weights, int8 asymmetric per-tensor activations (QAT)"
+
+__all__ = [
+    "QAT_PROGRAM",
+    "QATModel",
+    "QATTrainable",
+    "prepare_qat",
+    "convert_qat",
+    "float_state_from_prepared",
+    "prepared_from_checkpoint",
+    "load_qat_program",
+    "save_qat_program",
+    "export_qat_onnx",
+    "export_qat_tflite",
+    "is_qat_checkpoint",
+]
+
+
+def _quantizer():
+    from torchao.testing.pt2e._xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
+
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=True))
+
+
+def _sample_args(model, batch: int = 2, image_size=(32, 32)) -> tuple[torch.Tensor, ...]:
+    x = torch.rand(batch, 1, *image_size, generator=torch.Generator().manual_seed(0))
+    return (x, torch.full((batch, 3), 0.8)) if model.rr_features else (x,)
+
+
+def _dynamic(rr_features: bool) -> dict:
+    dim = torch.export.Dim("batch", min=1, max=65536)
+    return {"image": {0: dim}, **({"rr": {0: dim}} if rr_features else {})}
+
+
+def _pin_input_fake_quant(prepared, name: str = "image") -> dict:
+    """Fix the fake-quantiser right after the ``image`` input to the range [0, 1]; returns its qparams."""
+    for node in prepared.graph.nodes:
+        if node.op != "placeholder" or node.name != name:
+            continue
+        for user in node.users:
+            if user.op == "call_module" and "activation_post_process" in str(user.target):
+                fq = getattr(prepared, user.target)
+                obs = fq.activation_post_process
+                obs.reset_min_max_vals()
+                obs(torch.tensor([0.0, 1.0]))
+                scale, zero = fq.calculate_qparams()
+                fq.scale.resize_(scale.shape).copy_(scale)
+                fq.zero_point.resize_(zero.shape).copy_(zero)
+                fq.disable_observer()
+                prepared._ecgedge_pinned = str(user.target)
+                return {"scale": float(scale.reshape(-1)[0]), "zero_point": int(zero.reshape(-1)[0])}
+    raise EcgEdgeError("QAT: found no fake-quantiser on the image input to pin to [0, 1]")
+
+
+def prepare_qat(model, image_size=(32, 32)) -> tuple[torch.fx.GraphModule, dict]:
+    """The PT2E QAT graph of ``model`` (a SpectrogramClassifier, float); returns (prepared, input qparams)."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+    from ecgedge.export.source import ExportGraph
+    from ecgedge.export.tflite_format import _mark_quantizable_partitions
+
+    graph = ExportGraph(model).train()
+    exported = torch.export.export(graph, _sample_args(model, 2, image_size), dynamic_shapes=_dynamic(model.rr_features)).module()
+    _mark_quantizable_partitions(exported)
+    with contextlib.redirect_stdout(io.StringIO()):  # the quantiser prints notes on stdout
+        prepared = prepare_qat_pt2e(exported, _quantizer())
+    qparams = _pin_input_fake_quant(prepared)
+    return prepared, qparams
+
+
+def set_observers(prepared: nn.Module, enabled: bool) -> None:
+    """Switch every observer of a prepared graph on or off (the pinned input observer stays off)."""
+    from torchao.quantization.pt2e import FakeQuantizeBase, disable_observer, enable_observer
+
+    pinned = getattr(prepared, "_ecgedge_pinned", None)
+    for name, m in prepared.named_modules():
+        if isinstance(m, FakeQuantizeBase) and name != pinned:
+            (enable_observer if enabled else disable_observer)(m)
+
+
+class QATTrainable(nn.Module):
+    """A prepared QAT graph as ``model(x, rr)`` with working ``train()`` / ``eval()`` (BN / dropout ops switched)."""
+
+    def __init__(self, prepared: torch.fx.GraphModule, num_classes: int, rr_features: bool):
+        super().__init__()
+        self.prepared = prepared
+        self.num_classes = int(num_classes)
+        self.rr_features = bool(rr_features)
+
+    def forward(self, x: torch.Tensor, rr: torch.Tensor | None = None) -> torch.Tensor:
+        return self.prepared(x, rr) if self.rr_features else self.prepared(x)
+
+    def train(self, mode: bool = True):
+        from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+
+        (move_exported_model_to_train if mode else move_exported_model_to_eval)(self.prepared)
+        self.training = mode
+        return self
+
+
+def float_state_from_prepared(prepared: nn.Module, model) -> dict[str, torch.Tensor]:
+    """The SpectrogramClassifier state dict held in a prepared graph (its float weights and BN statistics)."""
+    sd = prepared.state_dict()
+    want = model.state_dict()
+    # the exported graph keeps no BatchNorm step counters: those stay the model's own
+    missing = [k for k in want if k not in sd and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise EcgEdgeError(f"QAT: the prepared graph lacks float weights {missing[:3]}")
+    return {k: (sd[k] if k in sd else v).detach().clone() for k, v in want.items()}
+
+
+def convert_qat(prepared: torch.fx.GraphModule, fold_quantize: bool = False) -> torch.fx.GraphModule:
+    """``convert_pt2e`` on a copy (the prepared graph stays trainable), in eval form."""
+    import copy
+
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    prepared = copy.deepcopy(prepared)
+    move_exported_model_to_eval(prepared)
+    converted = convert_pt2e(prepared, fold_quantize=fold_quantize)
+    move_exported_model_to_eval(converted)
+    converted.training = False
+    return converted
+
+
+def save_qat_program(converted: torch.fx.GraphModule, path: Path, rr_features: bool, image_size=(32, 32)) -> Path:
+    """``torch.export.save`` the converted graph with a dynamic batch."""
+    x = torch.rand(2, 1, *image_size)
+    args = (x, torch.full((2, 3), 0.8)) if rr_features else (x,)
+    dim = torch.export.Dim("batch", min=1, max=65536)
+    dyn = tuple({0: dim} for _ in args)
+    ep = torch.export.export(converted, args, dynamic_shapes=dyn)
+    torch.export.save(ep, os.fspath(path))
+    return path
+
+
+def load_qat_program(path: Path) -> torch.fx.GraphModule:
+    """The converted QAT graph (float in, float logits out; int8 simulated by q/dq ops)."""
+    import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  registers the quantized_decomposed ops
+
+    return torch.export.load(os.fspath(path)).module()
+
+
+class QATModel(nn.Module):
+    """A converted QAT graph called as ``model(x, rr)`` (x in [0, 1]); ``train()`` / ``eval()`` are no-ops."""
+
+    def __init__(self, gm: nn.Module, num_classes: int, rr_features: bool):
+        super().__init__()
+        self.gm = gm
+        self.num_classes = int(num_classes)
+        self.rr_features = bool(rr_features)
+        self.training = False
+
+    def forward(self, x: torch.Tensor, rr: torch.Tensor | None = None) -> torch.Tensor:
+        if x.dtype == torch.uint8:
+            x = x.float() / 255.0
+        return self.gm(x.contiguous(), rr) if self.rr_features else self.gm(x.contiguous())
+
+    def train(self, mode: bool = True):  # the graph is fixed in its eval form
+        self.training = False
+        return self
+
+
+def is_qat_checkpoint(ckpt: dict) -> bool:
+    return isinstance(ckpt, dict) and "qat_state" in ckpt
+
+
+def prepared_from_checkpoint(ckpt: dict, image_size=(32, 32)) -> tuple[torch.fx.GraphModule, object]:
+    """Rebuild the QAT graph of a QAT checkpoint with its learned scales; returns (prepared, float model)."""
+    from ecgedge.compress.rebuild import model_from_checkpoint
+
+    model = model_from_checkpoint(ckpt)
+    prepared, _ = prepare_qat(model, image_size)
+    try:
+        prepared.load_state_dict(ckpt["qat_state"], strict=True)
+    except RuntimeError as exc:
+        raise EcgEdgeError(
+            f"the QAT graph rebuilt here does not match the saved one ({str(exc).splitlines()[0][:160]}); "
+            f"use the torch / torchao versions of the run or its {QAT_PROGRAM}."
+        ) from None
+    set_observers(prepared, False)
+    return prepared, model
+
+
+def _qat_source_ckpt(source) -> dict:
+    ckpt = torch.load(source.checkpoint, map_location="cpu", weights_only=False)
+    if not is_qat_checkpoint(ckpt):
+        raise EcgEdgeError(f"{source.checkpoint} is not a quantisation-aware checkpoint (made by `ecgedge compress --qat`).")
+    return ckpt
+
+
+def export_qat_onnx(source, path: Path) -> Path:
+    """int8 QDQ ONNX with the learned QAT scales (int8 weights folded), dynamic batch, float I/O."""
+    ckpt = _qat_source_ckpt(source)
+    prepared, model = prepared_from_checkpoint(ckpt, source.image_size)
+    converted = convert_qat(prepared, fold_quantize=True)
+    args = source.sample_args(batch=2)
+    dim = torch.export.Dim("batch", min=1, max=65536)
+    try:
+        ep = torch.export.export(converted, args, dynamic_shapes=tuple({0: dim} for _ in args))
+        with contextlib.redirect_stdout(io.StringIO()):
+            program = torch.onnx.export(ep, args, input_names=source.input_names(), output_names=["logits"], opset_version=18, dynamo=True)
+            program.save(os.fspath(path), external_data=False)
+    except Exception as exc:
+        raise EcgEdgeError(f"QAT ONNX export of {source.run_dir} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+    return path
+
+
+def export_qat_tflite(source, path: Path) -> Path:
+    """Full-integer int8 TFLite with the learned QAT scales (batch 1, int8 input and output)."""
+    from ecgedge.export.tflite_format import _import_litert_torch, _quiet_litert, pt2e_quantizer
+
+    litert_torch = _import_litert_torch()
+    from litert_torch.quantize.quant_config import QuantConfig
+
+    ckpt = _qat_source_ckpt(source)
+    prepared, _ = prepared_from_checkpoint(ckpt, source.image_size)
+    converted = convert_qat(prepared, fold_quantize=False)
+    try:
+        with _quiet_litert():
+            edge = litert_torch.convert(converted, source.sample_args(batch=1), quant_config=QuantConfig(pt2e_quantizer=pt2e_quantizer()))
+            edge.export(os.fspath(path))
+    except Exception as exc:
+        raise EcgEdgeError(f"QAT int8 TFLite export of {source.run_dir} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+    return path

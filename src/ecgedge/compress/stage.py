@@ -1,0 +1,252 @@
+"""The compress stage: a trained run -> a pruned and/or quantisation-aware run directory.
+
+``compress_run(RUN, OUT, prune=0.5, qat=True, epochs=2)``:
+
+1. loads ``RUN/checkpoints/best.pt`` (plain or already pruned);
+2. ``prune``: structured channel pruning (:mod:`ecgedge.compress.prune`), then ``epochs`` of
+   float fine-tuning on the run's own training beats (DS1 minus the validation patients), best
+   epoch chosen on ``split.val``;
+3. ``qat``: quantisation-aware fine-tuning (:mod:`ecgedge.compress.qat`) for ``epochs`` more,
+   from the float (possibly just pruned and fine-tuned) model, again selected on ``split.val``;
+4. writes ``OUT`` like a training run: ``config.json`` (the source run's, with ``name``,
+   ``compress`` and the per-step summaries), ``versions.json``, ``history.json`` (all fine-tuning
+   epochs, numbered consecutively, with a ``phase`` key), ``checkpoints/best.pt``
+   (``model``, ``model_spec`` with the pruned ``channels``, ``epoch``, ``val_metrics``,
+   ``train_config``, ``preprocess``, ``compress``; for QAT also ``qat_state``) and
+   ``checkpoints/qat_int8.pt2``.
+
+DS2 (``split.test``) is never touched here; score ``OUT`` with ``ecgedge evaluate OUT``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecgedge.data.aami import AAMI_CLASSES
+from ecgedge.errors import EcgEdgeError
+from ecgedge.train import runs
+
+DEFAULT_LR = {"prune": 1e-3, "qat": 1e-4}
+CALIBRATION_BEATS = 512  # training beats that set the QAT graph's initial activation ranges
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _small(m: dict) -> dict:
+    return {k: m[k] for k in ("accuracy", "macro_f1", "jk") if k in m} | {f"f1_{c}": m["per_class"][c]["f1"] for c in AAMI_CLASSES}
+
+
+def compress_run(
+    run_dir: Path,
+    out_dir: Path,
+    prune: float | None = None,
+    qat: bool = False,
+    epochs: int = 2,
+    data_dir: Path | None = None,
+    *,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    train_fraction: float | None = None,
+    keep_stem: bool = True,
+    round_to: int | None = 8,
+    seed: int | None = None,
+    log: Callable[[str], None] | None = _stderr,
+) -> Path:
+    """Compress the run in ``run_dir`` into the new run directory ``out_dir``; returns ``out_dir``.
+
+    ``prune``: share of channels to remove in (0, 1) (torch-pruning convention: 0.5 halves every
+    prunable layer's width). ``qat``: quantisation-aware fine-tuning. ``epochs``: fine-tuning
+    epochs per step. ``lr``: peak learning rate (default 1e-3 after pruning, 1e-4 for QAT).
+    ``train_fraction``: patient-stratified share of the run's training beats to fine-tune on
+    (default: all the run used). ``keep_stem``: leave the stem convolution's output channels alone.
+    """
+    from ecgedge.compress.finetune import evaluate_val, finetune
+    from ecgedge.compress.prune import check_ratio, complexity, example_inputs, prune_model
+    from ecgedge.compress.rebuild import channel_spec, model_from_checkpoint
+    from ecgedge.data.splits import make_split
+    from ecgedge.data.summary import class_counts
+    from ecgedge.export.calibration import run_dataset
+    from ecgedge.export.source import sha256_file
+    from ecgedge.train.batches import BeatTensors, iterate
+    from ecgedge.train.config import TrainConfig
+    from ecgedge.train.fit import resolve_device, seed_everything
+    from ecgedge.train.sampling import class_weights, patient_stratified_subsample
+    from ecgedge.train.stage import training_beats
+
+    log = log or (lambda _m: None)
+    # ---- arguments
+    if prune is None and not qat:
+        raise EcgEdgeError("nothing to do: pass --prune RATIO and/or --qat.")
+    ratio = check_ratio(prune) if prune is not None else None
+    if int(epochs) < 1:
+        raise EcgEdgeError(f"--epochs must be at least 1, got {epochs}.")
+    if lr is not None and not lr > 0:
+        raise EcgEdgeError(f"--lr must be positive, got {lr}.")
+    if train_fraction is not None and not 0 < train_fraction <= 1:
+        raise EcgEdgeError(f"--train-fraction must be in (0, 1], got {train_fraction}.")
+    run_dir, out_dir = Path(run_dir).expanduser(), Path(out_dir).expanduser()
+    if not (run_dir / runs.CONFIG).is_file():
+        raise EcgEdgeError(f"{run_dir} is not a run directory (no {runs.CONFIG}); give one made by `ecgedge train`.")
+    best_path = run_dir / runs.CHECKPOINTS / runs.BEST
+    if not best_path.is_file():
+        raise EcgEdgeError(f"{best_path} not found: training of {run_dir} has not finished an epoch.")
+    if out_dir.resolve() == run_dir.resolve():
+        raise EcgEdgeError("-o must be a new directory, not the run being compressed.")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise EcgEdgeError(f"{out_dir} already holds files; choose another -o.")
+
+    meta = runs.read_json(run_dir / runs.CONFIG)
+    config = TrainConfig.from_dict(meta["train"])
+    if batch_size is not None:
+        config = replace(config, batch_size=int(batch_size))
+    seed = config.seed if seed is None else int(seed)
+    try:
+        ckpt = torch.load(best_path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise EcgEdgeError(f"{best_path} is not a loadable checkpoint ({str(exc).splitlines()[0][:200]}).") from None
+    if "qat_state" in ckpt:
+        raise EcgEdgeError(f"{run_dir} is already quantisation-aware; compress its float source run instead.")
+    model = model_from_checkpoint(ckpt, str(best_path))
+
+    # ---- data: the run's own beats and split (DS2 is never used here)
+    dataset = run_dataset(meta, data_dir)  # the run's records, its preprocessing, its files (SHA-256 checked)
+    split = make_split(config.split, dataset.records, dataset.labels, config.seed)
+    train_idx = training_beats(config, dataset, split)
+    if train_fraction is not None and train_fraction < 1:
+        train_idx = patient_stratified_subsample(dataset.records, dataset.labels, train_idx, train_fraction, seed)
+    data = BeatTensors(dataset)
+    device = resolve_device(config.device)
+    cw = class_weights(dataset.labels[train_idx], len(AAMI_CLASSES), config.class_weighting)
+    weights_t = torch.as_tensor(cw, dtype=torch.float32)
+    image_size = tuple(int(v) for v in dataset.config.to_dict()["spectrogram"]["image_size"])
+    log(f"compress {run_dir.name}: {len(train_idx)} training beats, {len(split.val)} validation beats ({config.split})")
+
+    seed_everything(seed)
+    model = model.to(device)
+    source_val, _ = evaluate_val(model, data, split.val, weights_t, config.eval_batch_size, device)
+    log(f"source model: val macro-F1 {source_val['macro_f1']:.4f}")
+    common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, log=log)
+    history: list[dict] = []
+    info: dict = {
+        "source_run": str(run_dir.resolve()),
+        "source_checkpoint": str(best_path.resolve()),
+        "source_checkpoint_sha256": sha256_file(best_path),
+        "epochs_per_step": int(epochs),
+        "train_beats": class_counts(dataset.labels[train_idx]),
+        "train_fraction": train_fraction,
+        "seed": seed,
+        "source_val": _small(source_val),
+        "steps": [],
+    }
+    inputs = example_inputs(model, image_size)
+    info["complexity_source"] = complexity(model.cpu(), inputs)
+    model.to(device)
+    spec = dict(ckpt["model_spec"])
+    best_val, best_epoch = source_val, 0
+    t0 = time.perf_counter()
+
+    # ---- 1. structured pruning + float fine-tuning
+    if ratio is not None:
+        p = prune_model(model.cpu(), ratio, image_size=image_size, round_to=round_to, keep_stem=keep_stem)
+        model.to(device, memory_format=torch.channels_last)
+        pruned_val, _ = evaluate_val(model, data, split.val, weights_t, config.eval_batch_size, device)
+        log(
+            f"pruned {ratio:.0%} of channels: params {p['before']['params']:,} -> {p['after']['params']:,}, "
+            f"MACs {p['before']['macs']:,} -> {p['after']['macs']:,}; val macro-F1 before fine-tuning {pruned_val['macro_f1']:.4f}"
+        )
+        step_lr = lr or DEFAULT_LR["prune"]
+        res = finetune(model, data, train_idx, split.val, epochs=int(epochs), lr=step_lr, **common)
+        model.load_state_dict(res.best_state)
+        spec["channels"] = channel_spec(model)
+        history += [{**row, "phase": "prune"} for row in res.history]
+        best_val, best_epoch = res.best_val, res.best_epoch
+        info["steps"].append({"step": "prune", **p, "lr": step_lr, "val_after_pruning": _small(pruned_val), "best_epoch": res.best_epoch, "best_val": _small(res.best_val)})
+
+    # ---- 2. quantisation-aware fine-tuning
+    extra: dict = {}
+    if qat:
+        from ecgedge.compress.qat import QAT_PROGRAM, QUANTIZER, QATTrainable, convert_qat, float_state_from_prepared, prepare_qat, save_qat_program, set_observers
+
+        model = model.cpu().to(memory_format=torch.contiguous_format).eval()
+        prepared, input_q = prepare_qat(model, image_size)
+        trainable = QATTrainable(prepared, model.num_classes, model.rr_features).to(device)
+        # initial activation ranges from a few training batches, BatchNorm in eval form (statistics kept)
+        calib = np.random.default_rng([seed, 0]).permutation(train_idx)[: CALIBRATION_BEATS]
+        trainable.eval()
+        with torch.no_grad():
+            for batch in iterate(np.sort(calib), config.batch_size):
+                trainable(*data.get(batch, device)[:2])
+        set_observers(prepared, False)
+        fq_val, _ = evaluate_val(trainable, data, split.val, weights_t, config.eval_batch_size, device)
+        set_observers(prepared, True)
+        log(
+            f"QAT graph ready (input scale {input_q['scale']:.6f}, zero point {input_q['zero_point']}); "
+            f"val macro-F1 before fine-tuning {fq_val['macro_f1']:.4f} (ranges from {len(calib)} training beats, i.e. post-training int8)"
+        )
+        step_lr = lr or DEFAULT_LR["qat"]
+        res = finetune(
+            trainable, data, train_idx, split.val, epochs=int(epochs), lr=step_lr,
+            before_eval=lambda: set_observers(prepared, False), after_eval=lambda: set_observers(prepared, True), **common,
+        )  # fmt: skip
+        trainable.load_state_dict(res.best_state)
+        set_observers(prepared, False)
+        offset = len(history)
+        history += [{**row, "epoch": row["epoch"] + offset, "phase": "qat"} for row in res.history]
+        best_val, best_epoch = res.best_val, res.best_epoch + offset
+        model.load_state_dict(float_state_from_prepared(prepared.cpu(), model))
+        extra["qat_state"] = {k: v.detach().cpu().clone() for k, v in prepared.state_dict().items()}
+        spec["qat"] = {"quantizer": QUANTIZER, "input_quantization": input_q, "program": QAT_PROGRAM}
+        info["steps"].append({"step": "qat", "quantizer": QUANTIZER, "lr": step_lr, "input_quantization": input_q, "val_before_finetune": _small(fq_val), "calibration_beats": int(len(calib)), "best_epoch": res.best_epoch, "best_val": _small(res.best_val)})
+        converted = convert_qat(prepared.cpu(), fold_quantize=False)
+
+    info["complexity"] = complexity(model.cpu(), inputs)
+    info["seconds"] = round(time.perf_counter() - t0, 1)
+
+    # ---- write the run directory
+    ckpt_dir = out_dir / runs.CHECKPOINTS
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if qat:
+        save_qat_program(converted, ckpt_dir / QAT_PROGRAM, model.rr_features, image_size)
+    torch.save(
+        {
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "model_spec": spec,
+            "epoch": int(best_epoch),
+            "val_metrics": best_val,
+            "train_config": config.to_dict(),
+            "preprocess": dataset.config.to_dict(),
+            "run": {"split": split.to_dict()},
+            "compress": info,
+            **extra,
+        },
+        ckpt_dir / runs.BEST,
+    )
+    out_meta = {
+        **meta,
+        "name": out_dir.name,
+        "train": config.to_dict(),
+        "train_beats": class_counts(dataset.labels[train_idx]),
+        "compress": {"prune": ratio, "qat": bool(qat), **info},
+    }
+    runs.write_json(out_dir / runs.CONFIG, out_meta)
+    versions = runs.versions()
+    from importlib import metadata
+
+    for pkg in ("torch-pruning", "torchao"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    runs.write_json(out_dir / runs.VERSIONS, versions)
+    runs.write_json(out_dir / runs.HISTORY, history)
+    log(f"best epoch {best_epoch}: val macro-F1 {best_val['macro_f1']:.4f} (source {source_val['macro_f1']:.4f}); run in {out_dir}")
+    return out_dir

@@ -1,0 +1,239 @@
+"""Compression: structured pruning really shrinks the model, QAT simulates int8, the stage writes a run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import run_cli
+from ecgedge.compress import compress_run, load_checkpoint_model, model_from_checkpoint
+from ecgedge.compress.prune import complexity, example_inputs, prune_model
+from ecgedge.compress.rebuild import channel_spec, model_from_spec
+from ecgedge.data.dataset import prepare_dataset
+from ecgedge.data.splits import make_split
+from ecgedge.errors import EcgEdgeError
+from ecgedge.preprocess import get_preset
+from ecgedge.train import runs
+from ecgedge.train.batches import BeatTensors
+from ecgedge.train.config import train_preset
+from ecgedge.train.fit import fit
+from ecgedge.train.models import ARCHS, IMAGENET_MEAN, IMAGENET_STD, Arch, create_model, register_arch
+from ecgedge.train.predict import predict_logits
+from ecgedge.train.stage import training_beats
+
+RECORDS = ("119", "208")  # N, V and F beats side by side
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning", "ignore::DeprecationWarning")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one thread is fastest, and far faster than two on a busy machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _balanced_accuracy(preds: np.ndarray, y: np.ndarray) -> float:
+    present = np.unique(y[np.isin(y, [0, 2, 3])])  # N, V, F (S: 2 beats in these records)
+    return float(np.mean([(preds[y == c] == c).mean() for c in present]))
+
+
+TINY = "test_compress_tiny_resnet"
+
+
+class _TinyBackbone(nn.Module):
+    """Stem + two torchvision BasicBlocks (16 and 32 channels): residual adds to prune through."""
+
+    def __init__(self):
+        from torchvision.models.resnet import BasicBlock
+
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = BasicBlock(16, 16)
+        down = nn.Sequential(nn.Conv2d(16, 32, 1, 2, bias=False), nn.BatchNorm2d(32))
+        self.layer2 = BasicBlock(16, 32, stride=2, downsample=down)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x)))))
+        return torch.flatten(self.pool(x), 1)
+
+
+class _TinyResNet(Arch):
+    stem_conv = "conv1"
+    stem_bn = "bn1"
+    native_head = ("fc.",)
+    rgb_mean = IMAGENET_MEAN
+    rgb_std = IMAGENET_STD
+
+    def build_backbone(self):
+        return _TinyBackbone(), 32
+
+
+@pytest.fixture(scope="module")
+def tiny_arch():
+    """Registered for this module's tests only (other modules enumerate ARCHS)."""
+    if TINY not in ARCHS:
+        register_arch(TINY)(_TinyResNet)
+    yield TINY
+    ARCHS.pop(TINY, None)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(mitdb_dir, tmp_path_factory, tiny_arch):
+    """A trained tiny-ResNet run directory on two records (intra-patient split, ~740 training beats)."""
+    ds = prepare_dataset(mitdb_dir, get_preset("edge"), RECORDS, cache_root=tmp_path_factory.mktemp("c"))
+    config = train_preset("quick", arch=tiny_arch, split="intra-patient", max_n_per_record=150, train_fraction=0.5, epochs=4, batch_size=32, lr=3e-3, seed=3, eval_batch_size=256)
+    split = make_split(config.split, ds.records, ds.labels, config.seed)
+    train_idx = training_beats(config, ds, split)
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    run_dir.mkdir()
+    meta = {
+        "name": "tiny",
+        "train": config.to_dict(),
+        "preprocess": ds.config.to_dict(),
+        "data_dir": str(mitdb_dir),
+        "dataset": {"path": str(ds.path), "n_beats": len(ds), "sources": ds.meta["sources"]},
+        "split": split.to_dict(),
+    }
+    runs.write_json(run_dir / runs.CONFIG, meta)
+    fit(config, ds, split, train_idx, run_dir)
+    return run_dir, ds, split
+
+
+def _held_out(ds, split, n=600):
+    """Beats of the same records the run never trained or selected on (its test part)."""
+    return np.sort(np.random.default_rng(0).permutation(split.test)[:n])
+
+
+def test_pruning_really_removes_channels():
+    model = create_model("resnet18", "none")
+    info = prune_model(model, 0.5)
+    assert info["after"]["params"] < 0.3 * info["before"]["params"]
+    assert info["after"]["macs"] < 0.4 * info["before"]["macs"]
+    assert info["after"] == complexity(model, example_inputs(model))
+    assert model.backbone.conv1.in_channels == 1 and model.backbone.conv1.out_channels == 64  # stem kept
+    assert model.backbone.layer4[1].conv1.out_channels == 256
+    assert model.head.fc.out_features == 5 and model.head.fc.in_features == model.feature_dim == 256
+    model.eval()
+    assert model(torch.rand(3, 1, 32, 32)).shape == (3, 5)
+    # rebuilt from the channel spec alone, it is the same network
+    spec = {"arch": "resnet18", "num_classes": 5, "rr_features": False, "channels": channel_spec(model)}
+    rebuilt = model_from_checkpoint({"model": model.state_dict(), "model_spec": spec})
+    x = torch.rand(4, 1, 32, 32)
+    assert torch.equal(rebuilt(x), model(x))
+
+
+def test_pruning_with_rr_and_prune_stem():
+    model = create_model("resnet18", "none", rr_features=True)
+    info = prune_model(model, 0.25, keep_stem=False)
+    assert model.backbone.conv1.out_channels == 48 and model.backbone.conv1.in_channels == 1
+    assert info["after"]["macs"] < info["before"]["macs"]
+    model.eval()
+    assert model(torch.rand(2, 1, 32, 32), torch.full((2, 3), 0.8)).shape == (2, 5)
+    rebuilt = model_from_spec({"arch": "resnet18", "num_classes": 5, "rr_features": True, "channels": channel_spec(model)})
+    rebuilt.load_state_dict(model.state_dict())
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0, -0.2, 1.5])
+def test_bad_ratio_is_a_one_line_error(ratio, tmp_path):
+    with pytest.raises(EcgEdgeError, match=r"--prune must be in \(0, 1\)"):
+        prune_model(create_model("resnet18", "none"), ratio)
+    with pytest.raises(EcgEdgeError, match=r"--prune must be in \(0, 1\)"):
+        compress_run(tmp_path / "nope", tmp_path / "out", prune=ratio)
+
+
+def test_cli_bad_input(tmp_path):
+    r = run_cli("compress", str(tmp_path), "--prune", "1.5", "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--prune must be in (0, 1)" in r.stderr, r.stderr
+    r = run_cli("compress", str(tmp_path), "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and "nothing to do" in r.stderr, r.stderr
+    r = run_cli("compress", str(tmp_path), "--qat", "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and "not a run directory" in r.stderr, r.stderr
+
+
+def test_compress_prune_writes_a_run_that_still_predicts(tiny_run, tmp_path):
+    run_dir, ds, split = tiny_run
+    data = BeatTensors(ds)
+    held = _held_out(ds, split)
+    y = ds.labels[held]
+    source = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False))
+    before = _balanced_accuracy(predict_logits(source, data, held, 256, torch.device("cpu")).argmax(1), y)
+
+    out = compress_run(run_dir, tmp_path / "pruned", prune=0.5, epochs=2, log=None)
+    for name in (runs.CONFIG, runs.VERSIONS, runs.HISTORY):
+        assert (out / name).is_file()
+    meta = json.loads((out / runs.CONFIG).read_text())
+    step = meta["compress"]["steps"][0]
+    assert step["after"]["params"] < 0.6 * step["before"]["params"] and step["after"]["macs"] < step["before"]["macs"]
+    history = json.loads((out / runs.HISTORY).read_text())
+    assert [h["epoch"] for h in history] == [1, 2] and history[0]["phase"] == "prune"
+
+    ckpt = torch.load(out / runs.CHECKPOINTS / runs.BEST, weights_only=False)
+    assert ckpt["model_spec"]["channels"] and ckpt["epoch"] in (1, 2)
+    pruned = load_checkpoint_model(ckpt, out / runs.CHECKPOINTS / runs.BEST)
+    assert sum(p.numel() for p in pruned.parameters()) == step["after"]["params"]
+    after = _balanced_accuracy(predict_logits(pruned, data, held, 256, torch.device("cpu")).argmax(1), y)
+    assert after > 1 / 3 + 0.2 and after > before - 0.15, (before, after)
+
+
+def test_qat_graph_has_fake_quant_and_matches_float(tiny_run):
+    from torchao.quantization.pt2e import FakeQuantizeBase
+
+    from ecgedge.compress.qat import QATTrainable, prepare_qat, set_observers
+
+    run_dir, ds, split = tiny_run
+    model = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False))
+    prepared, input_q = prepare_qat(model)
+    assert input_q == {"scale": pytest.approx(1 / 255), "zero_point": -128}
+    n_fq = sum(isinstance(m, FakeQuantizeBase) for m in prepared.modules())
+    assert n_fq >= 10  # weights of 6 conv/linear layers + activations
+    qat = QATTrainable(prepared, 5, False)
+    data = BeatTensors(ds)
+    calib = np.sort(split.train[:256])
+    with torch.no_grad():  # calibrate the activation ranges in eval form (BN statistics untouched)
+        qat.eval()
+        qat(data.get(calib, torch.device("cpu"))[0])
+    set_observers(prepared, False)
+    held = _held_out(ds, split, 300)
+    ref = predict_logits(model, data, held, 256, torch.device("cpu"))
+    fq = predict_logits(qat, data, held, 256, torch.device("cpu"))
+    assert np.mean(ref.argmax(1) == fq.argmax(1)) >= 0.95
+    assert np.abs(fq - ref).max() < 0.1 * np.abs(ref).max() + 0.05
+
+
+def test_compress_qat_run_evaluates_the_int8_graph(tiny_run, tmp_path):
+    run_dir, ds, split = tiny_run
+    out = compress_run(run_dir, tmp_path / "qat", qat=True, epochs=1, train_fraction=0.5, log=None)
+    best = out / runs.CHECKPOINTS / runs.BEST
+    ckpt = torch.load(best, weights_only=False)
+    assert "qat_state" in ckpt and ckpt["model_spec"]["qat"]["input_quantization"]["zero_point"] == -128
+    program = out / runs.CHECKPOINTS / "qat_int8.pt2"
+    assert program.is_file()
+    step = json.loads((out / runs.CONFIG).read_text())["compress"]["steps"][0]
+    assert step["step"] == "qat" and step["val_before_finetune"]["macro_f1"] > 0
+    # a fresh process (no torchao imported yet) can load the saved int8 graph
+    code = f"from ecgedge.compress.qat import load_qat_program; import torch; print(load_qat_program({str(program)!r})(torch.rand(3, 1, 32, 32)).shape)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0 and "[3, 5]" in r.stdout, r.stderr[-2000:]
+    q = load_checkpoint_model(ckpt, best)  # the converted graph: int8 simulated by quantize / dequantize ops
+    ops = {str(n.target) for n in q.gm.graph.nodes if n.op == "call_function"}
+    assert any("quantize_per_channel" in o for o in ops) and any("dequantize_per_tensor" in o for o in ops)
+    f = model_from_checkpoint(ckpt)  # the fine-tuned float weights
+    data = BeatTensors(ds)
+    held = _held_out(ds, split, 300)
+    pq = predict_logits(q, data, held, 128, torch.device("cpu")).argmax(1)
+    pf = predict_logits(f, data, held, 128, torch.device("cpu")).argmax(1)
+    assert np.mean(pq == pf) >= 0.9
+    assert _balanced_accuracy(pq, ds.labels[held]) > 1 / 3 + 0.2
+    with pytest.raises(EcgEdgeError, match="already quantisation-aware"):
+        compress_run(out, tmp_path / "again", qat=True, log=None)
