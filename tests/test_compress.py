@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from conftest import run_cli
+from tiny_models import registered_tiny_arch
 from ecgedge.compress import compress_run, load_checkpoint_model, model_from_checkpoint
 from ecgedge.compress.prune import complexity, example_inputs, prune_model
 from ecgedge.compress.rebuild import channel_spec, model_from_spec
@@ -22,7 +22,7 @@ from ecgedge.train import runs
 from ecgedge.train.batches import BeatTensors
 from ecgedge.train.config import train_preset
 from ecgedge.train.fit import fit
-from ecgedge.train.models import ARCHS, IMAGENET_MEAN, IMAGENET_STD, Arch, create_model, register_arch
+from ecgedge.train.models import create_model
 from ecgedge.train.predict import predict_logits
 from ecgedge.train.stage import training_beats
 
@@ -48,44 +48,10 @@ def _balanced_accuracy(preds: np.ndarray, y: np.ndarray) -> float:
 TINY = "test_compress_tiny_resnet"
 
 
-class _TinyBackbone(nn.Module):
-    """Stem + two torchvision BasicBlocks (16 and 32 channels): residual adds to prune through."""
-
-    def __init__(self):
-        from torchvision.models.resnet import BasicBlock
-
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, 2, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.relu = nn.ReLU(inplace=True)
-        self.layer1 = BasicBlock(16, 16)
-        down = nn.Sequential(nn.Conv2d(16, 32, 1, 2, bias=False), nn.BatchNorm2d(32))
-        self.layer2 = BasicBlock(16, 32, stride=2, downsample=down)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-
-    def forward(self, x):
-        x = self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x)))))
-        return torch.flatten(self.pool(x), 1)
-
-
-class _TinyResNet(Arch):
-    stem_conv = "conv1"
-    stem_bn = "bn1"
-    native_head = ("fc.",)
-    rgb_mean = IMAGENET_MEAN
-    rgb_std = IMAGENET_STD
-
-    def build_backbone(self):
-        return _TinyBackbone(), 32
-
-
 @pytest.fixture(scope="module")
 def tiny_arch():
-    """Registered for this module's tests only (other modules enumerate ARCHS)."""
-    if TINY not in ARCHS:
-        register_arch(TINY)(_TinyResNet)
-    yield TINY
-    ARCHS.pop(TINY, None)
+    with registered_tiny_arch(TINY, width=16) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

@@ -37,48 +37,17 @@ from ecgedge.preprocess import get_preset  # noqa: E402
 from ecgedge.runtime import load_runtime  # noqa: E402
 from ecgedge.train import runs  # noqa: E402
 from ecgedge.train.config import train_preset  # noqa: E402
-from ecgedge.train.models import ARCHS, IMAGENET_MEAN, IMAGENET_STD, Arch, create_model, register_arch  # noqa: E402
+from ecgedge.train.models import create_model  # noqa: E402
+from tiny_models import registered_tiny_arch  # noqa: E402
 
 RECORDS = ("100", "106", "119")
 TINY = "test_tiny_resnet"
 
 
-class _TinyBackbone(nn.Module):
-    def __init__(self):
-        from torchvision.models.resnet import BasicBlock
-
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 8, 3, 2, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(8)
-        self.relu = nn.ReLU(inplace=True)
-        self.layer1 = BasicBlock(8, 8)
-        down = nn.Sequential(nn.Conv2d(8, 16, 1, 2, bias=False), nn.BatchNorm2d(16))
-        self.layer2 = BasicBlock(8, 16, stride=2, downsample=down)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-
-    def forward(self, x):
-        x = self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x)))))
-        return torch.flatten(self.pool(x), 1)
-
-
-class _TinyResNet(Arch):
-    stem_conv = "conv1"
-    stem_bn = "bn1"
-    native_head = ("fc.",)
-    rgb_mean = IMAGENET_MEAN
-    rgb_std = IMAGENET_STD
-
-    def build_backbone(self):
-        return _TinyBackbone(), 16
-
-
 @pytest.fixture(scope="module")
 def tiny_arch():
-    """Registered for this module's tests only (other modules enumerate ARCHS)."""
-    if TINY not in ARCHS:
-        register_arch(TINY)(_TinyResNet)
-    yield TINY
-    ARCHS.pop(TINY, None)
+    with registered_tiny_arch(TINY, width=8) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,51 @@
+"""A tiny ResNet (stem + two torchvision BasicBlocks) registered as an architecture for fast tests.
+
+It has the residual adds that pruning and int8 export must get right, at a fraction of ResNet-18's cost.
+"""
+
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from ecgedge.train.models import ARCHS, IMAGENET_MEAN, IMAGENET_STD, Arch, register_arch
+
+
+class TinyBackbone(nn.Module):
+    def __init__(self, width: int):
+        from torchvision.models.resnet import BasicBlock
+
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, width, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = BasicBlock(width, width)
+        down = nn.Sequential(nn.Conv2d(width, 2 * width, 1, 2, bias=False), nn.BatchNorm2d(2 * width))
+        self.layer2 = BasicBlock(width, 2 * width, stride=2, downsample=down)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x)))))
+        return torch.flatten(self.pool(x), 1)
+
+
+@contextmanager
+def registered_tiny_arch(name: str, width: int):
+    """Register the tiny ResNet under ``name`` while the block runs (other tests enumerate ARCHS)."""
+
+    class TinyResNet(Arch):
+        stem_conv = "conv1"
+        stem_bn = "bn1"
+        native_head = ("fc.",)
+        rgb_mean = IMAGENET_MEAN
+        rgb_std = IMAGENET_STD
+
+        def build_backbone(self):
+            return TinyBackbone(width), 2 * width
+
+    if name not in ARCHS:
+        register_arch(name)(TinyResNet)
+    try:
+        yield name
+    finally:
+        ARCHS.pop(name, None)
