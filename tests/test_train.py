@@ -64,7 +64,7 @@ def test_resume_continues_exactly(tiny, tmp_path, monkeypatch):
 
     import ecgedge.train.fit as fit_mod
 
-    real = fit_mod.predict_logits
+    real = fit_mod.evaluate_val
     calls = {"n": 0}
 
     def crash_in_second_validation(*a, **k):
@@ -73,10 +73,10 @@ def test_resume_continues_exactly(tiny, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(fit_mod, "predict_logits", crash_in_second_validation)
+    monkeypatch.setattr(fit_mod, "evaluate_val", crash_in_second_validation)
     with pytest.raises(KeyboardInterrupt):
         fit(cfg, ds, split, split.train, tmp_path / "resumed")
-    monkeypatch.setattr(fit_mod, "predict_logits", real)
+    monkeypatch.setattr(fit_mod, "evaluate_val", real)
     resumed = fit(cfg, ds, split, split.train, tmp_path / "resumed", resume=True)
 
     assert [r["epoch"] for r in resumed.history] == [1, 2]

@@ -18,10 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ecgedge.data.aami import AAMI_CLASSES
-from ecgedge.evaluate import aami_metrics
 from ecgedge.train.batches import BeatTensors, iterate
-from ecgedge.train.predict import predict_logits
+from ecgedge.train.validate import epoch_row, evaluate_val
 
 
 @dataclass
@@ -31,14 +29,6 @@ class FinetuneResult:
     best_score: float
     best_val: dict  # aami_metrics of the best epoch on the validation beats
     best_state: dict  # state_dict of the best epoch (a copy)
-
-
-def evaluate_val(model, data: BeatTensors, val_idx: np.ndarray, weights: torch.Tensor, batch_size: int, device: torch.device) -> tuple[dict, float]:
-    logits = predict_logits(model, data, val_idx, batch_size, device)
-    y = data.labels[torch.from_numpy(val_idx)].numpy()
-    metrics = aami_metrics(y, logits.argmax(1))
-    loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y), weight=weights.cpu()))
-    return metrics, loss
 
 
 def finetune(
@@ -91,17 +81,10 @@ def finetune(
         val, val_loss = evaluate_val(model, data, val_idx, weights, eval_batch_size, device)
         if after_eval:
             after_eval()
-        row = {
-            "epoch": epoch,
-            "train_loss": total / max(seen, 1),
-            "val_loss": val_loss,
-            "val_macro_f1": val["macro_f1"],
-            "val_jk": val["jk"],
-            **{f"val_f1_{c}": val["per_class"][c]["f1"] for c in AAMI_CLASSES},
-            "lr": scheduler.get_last_lr()[0],
-            "seconds": round(time.perf_counter() - started, 2),
-            "train_beats_per_s": round(seen / max(train_seconds, 1e-9), 1),
-        }
+        row = epoch_row(
+            epoch, total / max(seen, 1), val, val_loss, scheduler.get_last_lr()[0],
+            time.perf_counter() - started, seen / max(train_seconds, 1e-9),
+        )  # fmt: skip
         history.append(row)
         if val["macro_f1"] > best.best_score:
             best.best_epoch, best.best_score, best.best_val = epoch, val["macro_f1"], val

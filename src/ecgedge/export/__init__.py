@@ -157,7 +157,8 @@ def export_model(
     import numpy as np
 
     from ecgedge.export.calibration import calibration_data
-    from ecgedge.export.metadata import RR_INPUT, build_metadata, image_input, package_versions, write_onnx_metadata, write_tflite_metadata
+    from ecgedge.export.metadata import RR_INPUT, build_metadata, image_input, write_onnx_metadata, write_tflite_metadata
+    from ecgedge.train.runs import package_versions
     from ecgedge.export.source import load_source, torch_logits
     from ecgedge.export.validate import compare_outputs
     from ecgedge.runtime import load_runtime

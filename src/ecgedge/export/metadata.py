@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +33,6 @@ RR_INPUT = {
     "shape": ["B", 3],
     "meaning": "pre-RR, post-RR, local mean RR interval of the beat, seconds (ecgedge.data.beats)",
 }
-
-
-def package_versions(*names: str) -> dict[str, str]:
-    out = {}
-    for n in names:
-        try:
-            out[n] = importlib_metadata.version(n)
-        except importlib_metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def image_input(h: int, w: int, batch, quantization: dict | None = None) -> dict:

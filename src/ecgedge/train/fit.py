@@ -17,12 +17,11 @@ import torch.nn.functional as F
 from ecgedge.data.aami import AAMI_CLASSES
 from ecgedge.data.dataset import BeatDataset
 from ecgedge.data.splits import Split
-from ecgedge.evaluate import aami_metrics
 from ecgedge.train import runs
 from ecgedge.train.batches import BeatTensors, iterate
 from ecgedge.train.config import TrainConfig
 from ecgedge.train.models import create_model
-from ecgedge.train.predict import predict_logits
+from ecgedge.train.validate import epoch_row, evaluate_val
 from ecgedge.train.sampling import class_weights
 
 
@@ -160,21 +159,11 @@ def fit(
 
         stop = torch.zeros(1)
         if dist_info.main:
-            logits = predict_logits(model, data, split.val, config.eval_batch_size, device)
-            val_y = dataset.labels[split.val].astype(np.int64)
-            val = aami_metrics(val_y, logits.argmax(1))
-            val_loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(val_y), weight=weights.cpu()))
-            row = {
-                "epoch": epoch,
-                "train_loss": total / max(seen, 1),
-                "val_loss": val_loss,
-                "val_macro_f1": val["macro_f1"],
-                "val_jk": val["jk"],
-                **{f"val_f1_{c}": val["per_class"][c]["f1"] for c in AAMI_CLASSES},
-                "lr": scheduler.get_last_lr()[0],
-                "seconds": round(time.perf_counter() - started, 2),
-                "train_beats_per_s": round(seen * dist_info.world / train_seconds, 1),
-            }
+            val, val_loss = evaluate_val(model, data, split.val, weights, config.eval_batch_size, device)
+            row = epoch_row(
+                epoch, total / max(seen, 1), val, val_loss, scheduler.get_last_lr()[0],
+                time.perf_counter() - started, seen * dist_info.world / train_seconds,
+            )  # fmt: skip
             state["history"].append(row)
             state["epoch"] = epoch
             if val["macro_f1"] > state["best_score"]:

@@ -36,11 +36,21 @@ def read_json(path: Path):
         raise EcgEdgeError(f"{path} is not valid JSON ({exc}); the run directory is damaged.") from None
 
 
-def versions() -> dict:
-    out = {"ecgedge": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
-    for pkg in _PACKAGES:
+def package_versions(*names: str) -> dict[str, str]:
+    """Installed versions of ``names`` (packages that are not installed are left out)."""
+    out = {}
+    for name in names:
         try:
-            out[pkg] = metadata.version(pkg)
+            out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+def versions() -> dict:
+    return {
+        "ecgedge": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        **package_versions(*_PACKAGES),
+    }
