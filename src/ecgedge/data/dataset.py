@@ -157,6 +157,17 @@ def load_dataset(path: Path) -> BeatDataset:
     )
 
 
+def _pid_alive(pid: str) -> bool:
+    """Whether the process that owns a ``.tmp-PID`` directory still runs (e.g. another torchrun rank)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def prepare_dataset(
     data_dir: Path,
     config: PreprocessConfig,
@@ -183,7 +194,8 @@ def prepare_dataset(
 
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{final.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted run
+        if not _pid_alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted run, not a live one
     tmp = root / f"{final.name}.tmp-{os.getpid()}"
     try:
         workers = workers or min(len(records), os.cpu_count() or 1)
