@@ -11,20 +11,23 @@ def export(
     run_dir: Path = typer.Argument(..., help="A run directory made by `ecgedge train` (uses checkpoints/best.pt)."),
     output: Path = typer.Option(..., "-o", "--output", help="Directory for the exported files (created)."),
     formats: str = typer.Option("onnx,tflite", "--format", help="Comma-separated: onnx, tflite."),
-    int8: bool = typer.Option(False, "--int8", help="Also write post-training int8 variants (calibrated on DS1 training beats)."),
+    int8: bool = typer.Option(False, "--int8", help="Also write int8 variants (post-training, calibrated on DS1 training beats; QAT runs: learned scales)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
     calibration_beats: int = typer.Option(256, "--calibration-beats", help="DS1 training beats used for int8 calibration."),
+    onnx_ptq: str = typer.Option("nncf", "--onnx-ptq", help="Post-training int8 route for ONNX: nncf | onnxruntime."),
 ) -> None:
-    """Export a run to ONNX / TFLite with embedded metadata; each file is checked against torch."""
-    _export(run_dir, output, formats, int8, data_dir, calibration_beats)
+    """Export a run to ONNX / TFLite with embedded metadata; each file is checked against torch.
+
+    int8 of a run made by `ecgedge compress --qat` keeps its learned scales (no calibration)."""
+    _export(run_dir, output, formats, int8, data_dir, calibration_beats, onnx_ptq)
 
 
 @user_errors
-def _export(run_dir, output, formats, int8, data_dir, calibration_beats):
+def _export(run_dir, output, formats, int8, data_dir, calibration_beats, onnx_ptq):
     from ecgedge.export import export_model
 
     results = export_model(
-        run_dir, output.expanduser(), formats=formats, int8=int8, data_dir=data_dir, calibration_beats=calibration_beats
+        run_dir, output.expanduser(), formats=formats, int8=int8, data_dir=data_dir, calibration_beats=calibration_beats, onnx_ptq=onnx_ptq
     )
     width = max(len(str(r.path)) for r in results)
     typer.echo(f"{'file':<{width}} {'MB':>8} {'s':>7} {'max|dlogit|':>12} {'top-1 agree':>12}")

@@ -27,7 +27,7 @@ What a QAT run directory keeps (``checkpoints/``):
   code, and :class:`QATModel` wraps it as ``model(x, rr)`` for ``ecgedge evaluate``.
 
 Int8 files from it: :func:`export_qat_onnx` (``torch.onnx.export(dynamo=True)``, opset 18 QDQ,
-int8 weights folded) and :func:`export_qat_tflite` (litert-torch with a non-QAT PT2EQuantizer as
+int8 weights folded, activations rewritten to the equivalent uint8 grid for onnxruntime's x86 kernels) and :func:`export_qat_tflite` (litert-torch with a non-QAT PT2EQuantizer as
 ``quant_config``, which is how the converted graph's q/dq ops become int8 TFLite kernels).
 """
 
@@ -248,6 +248,11 @@ def export_qat_onnx(source, path: Path) -> Path:
         with contextlib.redirect_stdout(io.StringIO()):
             program = torch.onnx.export(ep, args, input_names=source.input_names(), output_names=["logits"], opset_version=18, dynamo=True)
             program.save(os.fspath(path), external_data=False)
+        import onnx
+
+        from ecgedge.export.onnx_format import activations_to_uint8
+
+        onnx.save(activations_to_uint8(onnx.load(os.fspath(path))), os.fspath(path))
     except Exception as exc:
         raise EcgEdgeError(f"QAT ONNX export of {source.run_dir} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
     return path

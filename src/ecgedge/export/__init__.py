@@ -9,17 +9,23 @@ writes, for each format, ``<run>-fp32<suffix>`` and (``int8=True``) ``<run>-int8
 format    suffix    int8   runtime         route
 ========  ========  =====  ==============  ===================================================
 onnx      .onnx     yes    onnxruntime     torch.onnx (dynamo, opset 18, dynamic batch);
-                                           int8: onnxruntime static QDQ, per-channel s8
-                                           weights, u8 activations, float I/O
+                                           int8: static QDQ by nncf (default) or
+                                           onnxruntime, s8 per-channel weights, u8
+                                           activations, float I/O
 tflite    .tflite   yes    ai-edge-litert  litert-torch; int8: PT2E static quantisation,
                                            int8 input (scale 1/255, zp -128) and output
 ========  ========  =====  ==============  ===================================================
+
+A checkpoint made by ``ecgedge compress --qat`` is exported to int8 with its *learned* scales
+(:data:`QAT_ROUTES`: the torchao ``convert_pt2e`` graph to ONNX QDQ and to full-integer TFLite) and
+no calibration; any other checkpoint gets post-training int8 calibrated on DS1 training beats.
 
 Every file gets the ``ecgedge`` metadata (classes, preprocessing, input quantisation, version,
 source checkpoint SHA-256, run dir; see :mod:`ecgedge.export.metadata`) and checks itself before
 it is reported: ONNX passes ``onnx.checker``; the file is loaded with :func:`ecgedge.runtime.load_runtime`
 (onnxruntime / LiteRT) and run on held-out DS1 training beats next to the torch model: fp32 must
-match within ``max |dlogit| <= 1e-3``, int8 must agree on the top-1 class for >= 97 % of them;
+match within ``max |dlogit| <= 1e-3``, int8 must agree on the top-1 class for >= 97 % of them
+(a QAT int8 file with the checkpoint's own int8 simulation, a post-training one with the float model);
 else :class:`ecgedge.errors.EcgEdgeError` (the file is renamed ``*.rejected``). A manifest
 ``export.json`` lists every file with size, time and check. Calibration uses DS1 training beats
 only (:mod:`ecgedge.export.calibration`), never DS2.
@@ -61,6 +67,7 @@ class ExportedModel:
     seconds: float  # conversion + metadata (not the self-check)
     check: dict  # compare_outputs(...) against torch on held-out DS1 training beats
     metadata_location: str  # onnx metadata_props | tflite flatbuffer | sidecar
+    quantization: str | None = None  # int8 only: "qat" (learned scales) | "ptq" (calibrated here)
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
 
@@ -82,7 +89,13 @@ class _Context:
     source: object  # ExportSource
     data: object  # CalibrationData
     out_dir: Path
+    onnx_ptq: str = "nncf"  # post-training int8 route for ONNX (onnx_format.PTQ_ROUTES)
     written: dict = field(default_factory=dict)  # (format, precision) -> Path
+
+    @property
+    def qat(self) -> bool:
+        """int8 files take the checkpoint's learned QAT scales instead of post-training calibration."""
+        return bool(self.source.extra.get("qat"))
 
 
 def export_onnx(ctx: _Context, precision: str, path: Path) -> Path:
@@ -91,10 +104,14 @@ def export_onnx(ctx: _Context, precision: str, path: Path) -> Path:
 
     if precision == "fp32":
         return onnx_format.export_onnx_fp32(ctx.source, path)
+    if ctx.qat:
+        from ecgedge.compress.qat import export_qat_onnx
+
+        return export_qat_onnx(ctx.source, path)
     fp32 = ctx.written.get(("onnx", "fp32"))
     if fp32 is None:
         raise EcgEdgeError("ONNX int8 needs the fp32 ONNX file first")
-    return onnx_format.export_onnx_int8(ctx.source, path, fp32, ctx.data.calib)
+    return onnx_format.export_onnx_int8(ctx.source, path, fp32, ctx.data.calib, ctx.onnx_ptq)
 
 
 def export_tflite(ctx: _Context, precision: str, path: Path) -> Path:
@@ -103,13 +120,17 @@ def export_tflite(ctx: _Context, precision: str, path: Path) -> Path:
 
     if precision == "fp32":
         return tflite_format.export_tflite_fp32(ctx.source, path)
+    if ctx.qat:
+        from ecgedge.compress.qat import export_qat_tflite
+
+        return export_qat_tflite(ctx.source, path)
     return tflite_format.export_tflite_int8(ctx.source, path, ctx.data.calib)
 
 
 FORMATS: dict[str, ExportFormat] = {
     "onnx": ExportFormat(
         "onnx", ".onnx", True, "onnxruntime",
-        "torch.onnx.export(dynamo=True) opset 18; int8: onnxruntime quantize_static QDQ (s8 per-channel weights, u8 activations)",
+        "torch.onnx.export(dynamo=True) opset 18; int8: post-training static QDQ (nncf, or onnxruntime quantize_static)",
         export_onnx,
     ),
     "tflite": ExportFormat(
@@ -118,6 +139,25 @@ FORMATS: dict[str, ExportFormat] = {
         export_tflite,
     ),
 }  # fmt: skip
+
+
+#: int8 routes of a quantisation-aware checkpoint (``ecgedge compress --qat``): its learned scales.
+QAT_ROUTES = {
+    "onnx": "QAT: torchao convert_pt2e graph -> torch.onnx.export(dynamo=True) opset 18 QDQ (learned scales; s8 per-channel weights, s8 activations)",
+    "tflite": "QAT: torchao convert_pt2e graph -> litert-torch convert (learned scales; full integer, int8 I/O)",
+}
+
+
+def model_complexity(source) -> dict | None:
+    """Parameters and multiply-accumulates of one beat's forward pass (None without torch-pruning)."""
+    try:
+        from ecgedge.compress.prune import complexity, example_inputs
+    except ImportError:
+        return None
+    try:
+        return complexity(source.model, example_inputs(source.model, source.image_size))
+    except EcgEdgeError:
+        return None
 
 
 def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
@@ -151,10 +191,12 @@ def export_model(
     check_beats: int = 256,
     fp32_atol: float = FP32_MAX_ABS_LOGIT_DIFF,
     int8_min_agreement: float = INT8_MIN_TOP1_AGREEMENT,
+    onnx_ptq: str = "nncf",
     log: Callable[[str], None] | None = _stderr,
 ) -> list[ExportedModel]:
     """Export ``run_dir``'s best checkpoint to ``out_dir`` in every format (fp32, plus int8 if asked)."""
     import numpy as np
+    import torch
 
     from ecgedge.export.calibration import calibration_data
     from ecgedge.export.metadata import RR_INPUT, build_metadata, image_input, write_onnx_metadata, write_tflite_metadata
@@ -171,8 +213,20 @@ def export_model(
     check = data.check
     rr_check = check.rr if source.rr_features else None
     reference = torch_logits(source.model, check.images, rr_check)
+    qat_reference = None
+    if source.extra.get("qat") and int8:
+        # a QAT int8 file must compute what the checkpoint's int8 simulation computes
+        from ecgedge.compress.rebuild import load_checkpoint_model
+
+        qat_model = load_checkpoint_model(torch.load(source.checkpoint, map_location="cpu", weights_only=False), source.checkpoint)
+        qat_reference = torch_logits(qat_model, check.images, rr_check)
+    complexity = model_complexity(source)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = _Context(source, data, out_dir)
+    from ecgedge.export.onnx_format import PTQ_ROUTES
+
+    if onnx_ptq not in PTQ_ROUTES:
+        raise EcgEdgeError(f"unknown ONNX int8 route {onnx_ptq!r}; choose from {', '.join(PTQ_ROUTES)}.")
+    ctx = _Context(source, data, out_dir, onnx_ptq=onnx_ptq)
     h, w = source.image_size
     versions = package_versions("torch", "onnx", "onnxscript", "onnxruntime", "litert-torch", "ai-edge-litert", "torchao", "numpy")
     results: list[ExportedModel] = []
@@ -210,7 +264,11 @@ def export_model(
                     inputs.append({**RR_INPUT, "shape": [1, 3], "tensor": rr_t["tensor"], "dtype": rr_t["dtype"], **({"quantization": rr_t["quantization"]} if "quantization" in rr_t else {})})
                 o = t_out[0]
                 outputs = [{"name": "logits", "tensor": o["tensor"], "dtype": o["dtype"], "shape": o["shape"], **({"quantization": o["quantization"], "to_float": "logit = (q - zero_point) * scale"} if "quantization" in o else {})}]
-            export_info = {"route": fmt.route, "runtime": fmt.runtime, "versions": versions, "batch": "dynamic" if name == "onnx" else 1}
+            quantization = None if precision == "fp32" else ("qat" if ctx.qat else "ptq")
+            route = QAT_ROUTES[name] if quantization == "qat" else fmt.route
+            if name == "onnx" and quantization == "ptq":
+                route = f"{fmt.route}; used: {PTQ_ROUTES[onnx_ptq]}"
+            export_info = {"route": route, "runtime": fmt.runtime, "versions": versions, "batch": "dynamic" if name == "onnx" else 1, "quantization": quantization}
             meta = build_metadata(
                 source,
                 fmt=name,
@@ -218,7 +276,8 @@ def export_model(
                 inputs=inputs,
                 outputs=outputs,
                 export=export_info,
-                calibration=data.description if precision == "int8" else None,
+                calibration=data.description if quantization == "ptq" else None,
+                complexity=complexity,
             )
             if name == "onnx":
                 write_onnx_metadata(path, meta)
@@ -229,8 +288,12 @@ def export_model(
 
             # self-check: load with the gateway runtime, compare with torch, metadata round trip
             rt = load_runtime(path)
-            result = compare_outputs(rt.predict(check.images, rr_check), reference, precision, fp32_atol, int8_min_agreement)
+            ref = qat_reference if quantization == "qat" else reference
+            result = compare_outputs(rt.predict(check.images, rr_check), ref, precision, fp32_atol, int8_min_agreement)
             result["beats"] = "held-out DS1 training beats (disjoint from calibration)"
+            result["reference"] = "the checkpoint's QAT int8 simulation (torch)" if quantization == "qat" else "the float model (torch)"
+            if quantization == "qat":
+                result["top1_agreement_with_float"] = float(np.mean(rt.predict(check.images, rr_check).argmax(1) == reference.argmax(1)))
             if json.loads(json.dumps(rt.metadata)) != json.loads(_dumps(meta)):
                 result["passed"] = False
                 result["criterion"] += "; metadata did not round-trip"
@@ -249,6 +312,7 @@ def export_model(
                 seconds=round(seconds, 3),
                 check=result,
                 metadata_location=where,
+                quantization=quantization,
                 inputs=inputs,
                 outputs=outputs,
             )
@@ -271,6 +335,7 @@ def export_model(
         "calibration": data.description,
         "check_beats": {"n": len(check), "class_counts": check.class_counts()},
         "float_reference_check_accuracy": float(np.mean(reference.argmax(1) == check.labels)),
+        "complexity": complexity,
         "files": previous + [r.as_dict() for r in results],
     }
     manifest_path.write_text(json.dumps(manifest, indent=1))

@@ -48,7 +48,9 @@ def image_input(h: int, w: int, batch, quantization: dict | None = None) -> dict
     return d
 
 
-def build_metadata(source, *, fmt: str, precision: str, inputs: list[dict], outputs: list[dict], export: dict, calibration: dict | None = None) -> dict:
+def build_metadata(
+    source, *, fmt: str, precision: str, inputs: list[dict], outputs: list[dict], export: dict, calibration: dict | None = None, complexity: dict | None = None
+) -> dict:
     """The metadata object of one exported file (``source`` is an :class:`ExportSource`)."""
     from ecgedge.export.source import records_of, sources_digest
 
@@ -67,6 +69,7 @@ def build_metadata(source, *, fmt: str, precision: str, inputs: list[dict], outp
         "num_classes": source.num_classes,
         "arch": source.arch,
         "rr_features": source.rr_features,
+        "complexity": complexity,  # {"params", "macs"} of the network, per beat
         "preprocess": source.preprocess,
         "inputs": inputs,
         "outputs": outputs,
