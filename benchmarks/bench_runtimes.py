@@ -1,23 +1,22 @@
-"""Batch-1, single-thread latency of one run's exports: torch fp32, onnxruntime fp32/int8, LiteRT fp32/int8.
+"""Batch-1 latency of one run's exports in every runtime, measured in one session.
 
     python benchmarks/bench_runtimes.py --run-dir runs/pipeline/quick-resnet18-inter-patient \\
-        [--exports DIR] [--data-dir ../shared/data/mitdb] [--calls 300]
+        [--exports DIR] [--extra NAME=MODEL ...] [--data-dir ../shared/data/mitdb] [--calls 300]
 
-Exports the run into --exports first when the files are not there (``ecgedge export --int8``).
-Every runtime is timed through :func:`ecgedge.runtime.load_runtime` ``.predict`` on one real
-uint8 beat at a time (DS1 training beats, never DS2), so each number includes what a gateway
-pays per beat: uint8 -> float (-> int8 for full-integer TFLite), inference, dequantisation.
-Runtimes are timed in interleaved rounds (each round: every runtime in turn), so a background
-load drifts over all of them alike; reported: median and 90th percentile per call, beats/s =
-1 / median. Also the top-1 agreement of each with torch on the beats used. JSON goes to
-benchmarks/results/runtimes.json.
+Exports the run into --exports first when the files are not there (``ecgedge export --int8``):
+torch fp32 (the checkpoint), onnxruntime fp32 / int8, LiteRT fp32 / int8. ``--extra`` adds more
+models to the same session (e.g. a pruned or QAT run directory, or its exported files).
+Every model is timed through :func:`ecgedge.runtime.load_runtime` ``.predict`` on one real uint8
+beat at a time (DS1 training beats, never DS2) by :func:`ecgedge.runtime.latency.measure_latency`
+(interleaved rounds, so a background load drifts over all runtimes alike): each number includes
+what a gateway pays per beat (uint8 -> float or int8, inference, dequantisation). Reported:
+median and 90th percentile per call, beats/s = 1 / median, speed-up against torch fp32, and the
+top-1 agreement of each with torch fp32 on the beats used. JSON: benchmarks/results/runtimes.json.
 """
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,9 @@ from machine import machine_info  # noqa: E402
 
 from ecgedge.export import FORMATS, export_model  # noqa: E402
 from ecgedge.export.calibration import calibration_data  # noqa: E402
-from ecgedge.export.metadata import package_versions  # noqa: E402
+from ecgedge.train.runs import package_versions  # noqa: E402
 from ecgedge.runtime import load_runtime  # noqa: E402
+from ecgedge.runtime.latency import measure_latency  # noqa: E402
 from ecgedge.train import runs  # noqa: E402
 
 
@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=300, help="Timed calls per runtime (after warm-up).")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME=MODEL", help="Another model (file or run directory) to time in the same session.")
     ap.add_argument("--note", default="", help="Free text stored with the result (e.g. machine load).")
     ap.add_argument("-o", "--output", type=Path, default=Path(__file__).parent / "results" / "runtimes.json")
     args = ap.parse_args()
@@ -62,39 +63,31 @@ def main() -> None:
     runtimes = {"torch-fp32": load_runtime(run_dir, num_threads=args.threads)}
     for name, path in files.items():
         runtimes[name] = load_runtime(path, num_threads=args.threads)
+    for spec in args.extra:
+        name, _, path = spec.partition("=")
+        if not path:
+            ap.error(f"--extra wants NAME=MODEL, got {spec!r}")
+        runtimes[name] = load_runtime(Path(path), num_threads=args.threads)
     use_rr = runtimes["torch-fp32"].rr_features
 
     reference = runtimes["torch-fp32"].predict(images, rr if use_rr else None).argmax(1)
-    times: dict[str, list[float]] = {k: [] for k in runtimes}
-    per_round = max(1, args.calls // args.rounds)
-    for rt in runtimes.values():  # warm-up: allocator, kernel selection, XNNPACK packing
-        for i in range(20):
-            rt.predict(images[i % len(images)][None], rr[i % len(rr)][None] if use_rr else None)
-    for r in range(args.rounds):
-        for name, rt in runtimes.items():
-            for j in range(per_round):
-                i = (r * per_round + j) % len(images)
-                x, q = images[i][None], (rr[i][None] if use_rr else None)
-                t = time.perf_counter()
-                rt.predict(x, q)
-                times[name].append(time.perf_counter() - t)
-
+    timed = measure_latency(runtimes, images, rr if use_rr else None, calls=args.calls, rounds=args.rounds)
+    base = timed["torch-fp32"].median_ms
     results = {}
     for name, rt in runtimes.items():
-        ts = sorted(times[name])
-        med = statistics.median(ts)
+        lat = timed[name]
         preds = rt.predict(images, rr if use_rr else None).argmax(1)
         path = Path(rt.path)
         results[name] = {
             "backend": rt.backend,
+            "precision": rt.precision,
             "file": str(path),
             "size_bytes": path.stat().st_size,
-            "median_ms": round(med * 1e3, 4),
-            "p90_ms": round(ts[int(0.9 * (len(ts) - 1))] * 1e3, 4),
-            "beats_per_s": round(1.0 / med, 1),
+            **lat.as_dict(),
+            "speedup_vs_torch_fp32": round(base / lat.median_ms, 3),
             "top1_agreement_with_torch": float(np.mean(preds == reference)),
         }
-        print(f"{name:12s} {results[name]['median_ms']:8.3f} ms  {results[name]['beats_per_s']:9.1f} beats/s  "
+        print(f"{name:16s} {lat.median_ms:8.3f} ms  {lat.beats_per_s:9.1f} beats/s  {base / lat.median_ms:6.2f}x  "
               f"{path.stat().st_size / 1e6:7.2f} MB  agree {results[name]['top1_agreement_with_torch']:.2%}")
 
     out = {
@@ -105,11 +98,11 @@ def main() -> None:
         "input": f"uint8 [1, {images.shape[1]}, {images.shape[2]}]" + (" + rr [1, 3]" if use_rr else ""),
         "batch": 1,
         "threads": args.threads,
-        "timed_calls_per_runtime": per_round * args.rounds,
+        "timed_calls_per_runtime": timed["torch-fp32"].calls,
         "beats": f"{len(images)} DS1 training beats (held out from calibration), cycled",
         "note": args.note,
         "machine": machine_info(),
-        "versions": package_versions("torch", "onnxruntime", "ai-edge-litert", "litert-torch", "onnx", "numpy"),
+        "versions": package_versions("torch", "onnxruntime", "ai-edge-litert", "litert-torch", "onnx", "nncf", "numpy"),
         "results": results,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

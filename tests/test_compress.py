@@ -203,3 +203,54 @@ def test_compress_qat_run_evaluates_the_int8_graph(tiny_run, tmp_path):
     assert _balanced_accuracy(pq, ds.labels[held]) > 1 / 3 + 0.2
     with pytest.raises(EcgEdgeError, match="already quantisation-aware"):
         compress_run(out, tmp_path / "again", qat=True, log=None)
+    _check_qat_export(out, q, ds, held, tmp_path / "exports")
+
+
+def _check_qat_export(run_dir, simulation, ds, held, out_dir):
+    """int8 exports of a QAT run keep its learned scales: no calibration, same outputs as its simulation."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from ecgedge.export import export_model
+    from ecgedge.export.onnx_format import input_quantization
+    from ecgedge.export.tflite_format import tensor_io
+    from ecgedge.runtime import load_runtime
+
+    files = {(f.format, f.precision): f for f in export_model(run_dir, out_dir, int8=True, check_beats=128, log=None)}
+    for fmt in ("onnx", "tflite"):
+        f = files[(fmt, "int8")]
+        assert f.quantization == "qat" and f.check["passed"] and "simulation" in f.check["reference"]
+        md = load_runtime(f.path).metadata
+        assert md["export"]["quantization"] == "qat" and md["export"]["route"].startswith("QAT") and md["calibration"] is None
+    assert files[("onnx", "fp32")].quantization is None
+    images = np.asarray(ds.images[held])
+    sim = simulation(torch.from_numpy(images.astype(np.float32) / 255)[:, None]).detach().numpy()
+
+    # ONNX: int8 weights, uint8 activations (the rewrite for x86 kernels), the pinned input grid.
+    path = files[("onnx", "int8")].path
+    model = onnx.load(str(path))
+    inits = {t.name: t for t in model.graph.initializer}
+    act_zero_types = {inits[n.input[2]].data_type for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits}
+    weight_types = {inits[n.input[0]].data_type for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
+    assert act_zero_types == {onnx.TensorProto.UINT8} and onnx.TensorProto.INT8 in weight_types
+    assert input_quantization(path) == {"scale": pytest.approx(1 / 255), "zero_point": 0, "dtype": "uint8"}
+    # The learned scales survive: every activation scale of the simulation appears in the file.
+    sim_scales = {round(float(n.args[1]), 7) for n in simulation.gm.graph.nodes if "quantize_per_tensor" in str(n.target) and isinstance(n.args[1], float)}
+    file_scales = {round(float(numpy_helper.to_array(inits[n.input[1]]).reshape(-1)[0]), 7) for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    assert sim_scales and sim_scales <= file_scales
+    # Run as plain QDQ arithmetic (no fused integer kernels), the file is the simulation: the
+    # uint8 rewrite changed no value. Float summation order may move a value across a rounding
+    # boundary now and then, hence a tolerance of a few quantisation steps, not exact equality.
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    plain = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"image": images.astype(np.float32)[:, None] / 255})[0]
+    assert np.mean(plain.argmax(1) == sim.argmax(1)) >= 0.99
+    assert np.median(np.abs(plain - sim)) < 1e-3
+
+    # TFLite: full integer with int8 input on the same [0, 1] grid; outputs follow the simulation.
+    path = files[("tflite", "int8")].path
+    t_in, t_out = tensor_io(path)
+    assert t_in[0]["dtype"] == "int8" and t_in[0]["quantization"] == {"scale": pytest.approx(1 / 255), "zero_point": -128}
+    tfl = load_runtime(path).predict(images)
+    assert np.mean(tfl.argmax(1) == sim.argmax(1)) >= 0.98

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,10 +222,68 @@ def test_metadata_round_trips(exported, run_dir):
             assert not os.path.exists(f"{f.path}.json")  # embedded, no sidecar
 
 
-def test_onnx_int8_input_quantisation_is_recorded(exported):
+def test_onnx_int8_routes(exported, run_dir, tmp_path):
+    import onnx
+
     files, _ = exported
-    q = load_runtime(files[("onnx", "int8")].path).metadata["inputs"][0]["internal_quantization"]
+    default = files[("onnx", "int8")]  # nncf: int8 weights, activations rewritten to uint8
+    md = load_runtime(default.path).metadata
+    assert default.quantization == "ptq" and "nncf" in md["export"]["route"].split("used:")[1]
+    model = onnx.load(str(default.path))
+    inits = {t.name: t for t in model.graph.initializer}
+    zero_types = {inits[n.input[2]].data_type for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits}
+    assert zero_types == {onnx.TensorProto.UINT8}
+    assert any(inits[n.input[0]].data_type == onnx.TensorProto.INT8 for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits)
+
+    # onnxruntime's own route quantises the image input itself; its grid is recorded in the metadata
+    (ort_file,) = [f for f in export_model(run_dir, tmp_path, formats="onnx", int8=True, calibration_beats=64, check_beats=64, onnx_ptq="onnxruntime", log=None) if f.precision == "int8"]
+    assert ort_file.check["passed"] and "quantize_static" in load_runtime(ort_file.path).metadata["export"]["route"].split("used:")[1]
+    q = load_runtime(ort_file.path).metadata["inputs"][0]["internal_quantization"]
     assert q["dtype"] == "uint8" and q["zero_point"] == 0 and abs(q["scale"] - 1 / 255) < 1e-6
+    with pytest.raises(EcgEdgeError, match="unknown ONNX int8 route"):
+        export_model(run_dir, tmp_path / "x", formats="onnx", int8=True, onnx_ptq="tensorrt", log=None)
+
+
+def test_report_compares_float_and_int8(exported, run_dir, mitdb_dir, tmp_path):
+    """`ecgedge evaluate FILE` keeps its metrics beside the file; `ecgedge report --latency` puts every model side by side."""
+    import shutil
+
+    from ecgedge.compress.prune import complexity, example_inputs
+
+    files, _ = exported
+    run = tmp_path / "run"  # a copy: its metrics.json must not reach the other tests
+    shutil.copytree(run_dir, run)
+    pred = predict_model_file(files[("onnx", "fp32")].path, "DS2", mitdb_dir)  # DS2 beats of this run
+    ds = prepare_dataset(mitdb_dir, get_preset("edge"), RECORDS)
+    float_metrics = aami_metrics(pred.labels, load_runtime(run).predict(np.asarray(ds.images[pred.index])).argmax(1))
+    (run / "metrics.json").write_text(json.dumps(float_metrics))
+    paths = [files[(fmt, "int8")].path for fmt in ("onnx", "tflite")]
+    for path in paths:
+        res = run_cli("evaluate", str(path), "--split", "DS2", "--data-dir", str(mitdb_dir))
+        assert res.returncode == 0, res.stderr
+        assert json.loads(Path(f"{path}.metrics.json").read_text())["model"] == str(path)
+    from ecgedge.report import write_report
+
+    write_report([run, *paths], tmp_path / "rep", latency=True, calls=40)  # in process: the tiny arch is registered here
+    summary = json.loads((tmp_path / "rep" / "report.json").read_text())
+    rows = summary["models"]
+    assert [r["runtime"] for r in rows] == ["torch", "onnxruntime", "litert"]
+    assert [r["size_bytes"] for r in rows] == [(run / "checkpoints" / "best.pt").stat().st_size] + [p.stat().st_size for p in paths]
+    model = load_runtime(run).model
+    cx = complexity(model, example_inputs(model))
+    assert all((r["params"], r["macs"]) == (cx["params"], cx["macs"]) for r in rows)
+    assert rows[0]["macro_f1"] == float_metrics["macro_f1"] and rows[0]["speedup"] == 1.0
+    for r, path in zip(rows[1:], paths):
+        m = json.loads(Path(f"{path}.metrics.json").read_text())
+        assert r["precision"] == "int8" and r["quantization"] == "ptq" and r["agreement"] == m["agreement"]
+        assert r["delta_macro_f1"] == pytest.approx(m["macro_f1"] - float_metrics["macro_f1"])
+        assert r["latency"]["median_ms"] > 0 and r["latency"]["batch"] == 1 and r["latency"]["threads"] == 1
+        assert r["speedup"] == pytest.approx(rows[0]["latency"]["median_ms"] / r["latency"]["median_ms"])
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Size, cost and speed" in md and "![macro-F1 against size and latency](tradeoff.png)" in md
+    assert (tmp_path / "rep" / "tradeoff.png").read_bytes().startswith(b"\x89PNG")
+    res = run_cli("report", str(run), str(tmp_path / "nowhere.onnx"), "-o", str(tmp_path / "rep2"))
+    assert res.returncode == 2 and "nowhere.onnx" in res.stderr
 
 
 def test_evaluation_equals_aami_metrics_of_raw_predictions(exported, run_dir, mitdb_dir):

@@ -51,7 +51,8 @@ def test_two_runs(runs, tmp_path):
     assert "r2" in html  # no config.json: the directory name is the label
     for c in AAMI_CLASSES:
         assert f"<td>{c}</td>" in html
-    assert html.count("data:image/png;base64,") == 3  # two confusion matrices + one set of curves
+    # two confusion matrices + one set of curves + the size plot (only r2 records a model size)
+    assert html.count("data:image/png;base64,") == 4
     assert 'src="http' not in html and "<link" not in html
 
     d_f1, d_jk = m2["macro_f1"] - m1["macro_f1"], m2["jk"] - m1["jk"]
@@ -71,6 +72,14 @@ def test_two_runs(runs, tmp_path):
     for name in ("run1-confusion.png", "run1-curves.png", "run2-confusion.png"):
         assert (tmp_path / "out" / name).read_bytes().startswith(b"\x89PNG")
     assert not (tmp_path / "out" / "run2-curves.png").exists()
+
+    # No model files behind these metrics: costs are unknown, not invented; timing them is an error.
+    summary = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [r["label"] for r in summary["models"]] == ["baseline <cnn>", "r2"]
+    assert summary["models"][0]["size_bytes"] is None and summary["models"][1]["size_bytes"] == 12345
+    assert summary["models"][1]["params"] is None and summary["models"][1]["latency"] is None
+    with pytest.raises(EcgEdgeError, match="model file was not found"):
+        write_report([base, better], tmp_path / "timed", latency=True)
 
 
 def test_single_run_has_no_comparison(runs, tmp_path):

@@ -1,6 +1,7 @@
 """``ecgedge train``, ``ecgedge evaluate``, ``ecgedge report`` and ``ecgedge pipeline``."""
 
 import json
+import shutil
 from pathlib import Path
 
 import typer
@@ -75,7 +76,10 @@ def evaluate(
         if exported:
             from ecgedge.export.validate import evaluate_model_file
 
+            from ecgedge.report.html import metrics_sidecar
+
             metrics = evaluate_model_file(run_dir, split, data_dir, progress)
+            metrics_sidecar(run_dir).write_text(json.dumps(metrics, indent=1))  # what `ecgedge report FILE` reads
         else:
             from ecgedge.train.stage import evaluate_run
 
@@ -107,14 +111,16 @@ def _print_metrics(metrics: dict) -> None:
 
 @user_errors
 def report(
-    run_dirs: list[Path] = typer.Argument(..., help="One or more evaluated run directories; the first is the baseline."),
-    output: Path = typer.Option(None, "-o", "--output", help="Directory for report.html and report.md (default: RUN_DIR/report)."),
+    run_dirs: list[Path] = typer.Argument(..., help="Evaluated run directories or exported model files (scored by `ecgedge evaluate FILE`); the first is the baseline."),
+    output: Path = typer.Option(None, "-o", "--output", help="Directory for report.html, report.md and report.json (default: RUN_DIR/report)."),
+    latency: bool = typer.Option(False, "--latency", help="Time every model per beat (batch 1) in one session on this machine."),
+    threads: int = typer.Option(1, "--threads", help="Threads per runtime when timing."),
 ) -> None:
-    """Write an HTML + Markdown report of one run, or of several side by side."""
+    """Write an HTML + Markdown report of one run, or compare several models side by side (accuracy, size, MACs, latency)."""
     from ecgedge.report import write_report
 
-    out = output or (run_dirs[0] / "report")
-    html, md = write_report(list(run_dirs), out)
+    out = output or ((run_dirs[0].parent if run_dirs[0].is_file() else run_dirs[0]) / "report")
+    html, md = write_report(list(run_dirs), out, latency=latency, threads=threads)
     typer.echo(f"wrote {html} and {md}")
 
 
@@ -127,33 +133,31 @@ def pipeline(
     epochs: int = typer.Option(None, help="Maximum epochs."),
     data_dir: Path = DataDirOption,
     output: Path = typer.Option(Path("runs/pipeline"), "-o", "--output", help="Directory for this pipeline's runs and report."),
-    export: bool = typer.Option(True, "--export/--no-export", help="Also export int8 ONNX + TFLite and re-score them on DS2."),
+    compress: bool = typer.Option(True, "--compress/--no-compress", help="Also prune channels + fine-tune quantisation-aware (a second run)."),
+    prune: float = typer.Option(0.5, "--prune", help="Share of channels the compress step removes."),
+    compress_epochs: int = typer.Option(1, "--compress-epochs", help="Fine-tuning epochs per compress step (pruning, QAT)."),
+    export: bool = typer.Option(True, "--export/--no-export", help="Also export int8 ONNX + TFLite and re-score them on the test set."),
 ) -> None:
-    """End to end: (download if needed) -> prepare -> train -> evaluate -> export int8 -> re-evaluate -> report."""
+    """End to end: (download if needed) -> prepare -> train -> evaluate -> compress -> export int8 -> re-evaluate -> report."""
     _pipeline(**locals())
 
 
-def _score_exports(run_dir: Path, output: Path, data_dir: Path, progress) -> list[Path]:
-    """Export int8 ONNX and TFLite, score each on the run's test set; one result dir per model."""
+def _score_exports(run_dir: Path, out_dir: Path, set_name: str, data_dir: Path, progress) -> list[Path]:
+    """Export ``run_dir`` to int8 ONNX and TFLite and score each file on ``set_name`` (sidecar metrics)."""
     from ecgedge.export import export_model
     from ecgedge.export.validate import evaluate_model_file
-    from ecgedge.train import runs
+    from ecgedge.report.html import metrics_sidecar
 
-    set_name = "DS2" if runs.read_json(run_dir / runs.CONFIG)["split"]["name"] == "inter-patient" else "test"
-    dirs = []
-    for model in export_model(run_dir, output / "exports", ("onnx", "tflite"), int8=True, data_dir=data_dir):
-        if model.precision != "int8":
-            continue
-        scored = output / "exports" / f"{model.format}-{model.precision}"
-        scored.mkdir(parents=True, exist_ok=True)
-        runs.write_json(scored / runs.METRICS, evaluate_model_file(model.path, set_name, data_dir, progress))
-        runs.write_json(scored / runs.CONFIG, {"name": f"{model.format} {model.precision}", "model": str(model.path), "export": model.as_dict()})
-        dirs.append(scored)
-    return dirs
+    files = []
+    for model in export_model(run_dir, out_dir, ("onnx", "tflite"), int8=True, data_dir=data_dir):
+        if model.precision == "int8":
+            metrics_sidecar(model.path).write_text(json.dumps(evaluate_model_file(model.path, set_name, data_dir, progress), indent=1))
+            files.append(model.path)
+    return files
 
 
 @user_errors
-def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output, export):
+def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output, compress, prune, compress_epochs, export):
     from ecgedge.data.dataset import prepare_dataset
     from ecgedge.data.download import download
     from ecgedge.data.location import default_data_dir
@@ -166,17 +170,32 @@ def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output, export
         typer.echo(f"MIT-BIH not found; downloading it from PhysioNet into {target}", err=True)
         download(target)
     config = _config(preset, split, arch, weights, rr, epochs, None, None, None, None, None, None)
+    set_name = "DS2" if config.split == "inter-patient" else "test"
     run_dir = output / f"{config.name}-{config.arch}-{config.split}"
+    compressed = output / f"{run_dir.name}-prune{round(prune * 100)}-qat"
+    entries = [run_dir]
     with progress_bar() as progress:
         prepare_dataset(target, get_preset(config.data_preset), progress=progress)
         resume = (run_dir / "config.json").is_file()
         train_run(config, target, run_dir, resume=resume, progress=progress)
-        metrics = evaluate_run(run_dir, "DS2" if config.split == "inter-patient" else "test", target, progress)
+        metrics = evaluate_run(run_dir, set_name, target, progress)
         _print_metrics(metrics)
-        exported = _score_exports(run_dir, output, target, progress) if export else []
-    for scored in exported:
-        m = json.loads((scored / "metrics.json").read_text())
-        agree = "n/a" if m.get("agreement") is None else f"{m['agreement']:.2%}"
-        typer.echo(f"{scored.name}: macro-F1 {m['macro_f1']:.4f} (float {metrics['macro_f1']:.4f}), agreement with float {agree}")
-    html, _ = write_report([run_dir, *exported], output / "report")
+        if export:
+            entries += _score_exports(run_dir, output / "exports" / run_dir.name, set_name, target, progress)
+        if compress:
+            if not (compressed / "checkpoints" / "best.pt").is_file():
+                from ecgedge.compress import compress_run
+
+                shutil.rmtree(compressed, ignore_errors=True)  # an unfinished compress run starts over
+                compress_run(run_dir, compressed, prune=prune, qat=True, epochs=compress_epochs, data_dir=target)
+            evaluate_run(compressed, set_name, target, progress)
+            entries.append(compressed)
+            if export:
+                entries += _score_exports(compressed, output / "exports" / compressed.name, set_name, target, progress)
+    html, _ = write_report(entries, output / "report", latency=len(entries) > 1)
+    rows = json.loads((output / "report" / "report.json").read_text())["models"] if len(entries) > 1 else []
+    for r in rows:
+        agree = "" if r["agreement"] is None else f", agreement {r['agreement']:.2%}"
+        lat = f", {r['latency']['median_ms']:.2f} ms/beat" if r["latency"] else ""
+        typer.echo(f"{r['label']}: macro-F1 {r['macro_f1']:.4f} ({r['delta_macro_f1']:+.4f}), {r['size_bytes'] / 1e6:.2f} MB{lat}{agree}")
     typer.echo(f"report: {html}")

@@ -1,6 +1,12 @@
-"""HTML and Markdown reports for one run, or several runs compared against the first.
+"""HTML and Markdown reports for one run, or several models compared against the first.
 
-Both outputs are rendered from the same list of blocks, so they cannot drift apart.
+An entry is a run directory (``metrics.json``), a scored export directory (as ``ecgedge pipeline``
+writes), or an exported ``.onnx`` / ``.tflite`` file scored by ``ecgedge evaluate FILE`` (its
+``FILE.metrics.json``). With several entries the report compares accuracy and, per model, what it
+costs on a gateway (size, parameters, MACs, optional latency; :mod:`ecgedge.report.efficiency`),
+with a plot, and writes the comparison as ``report.json`` too.
+
+Both documents are rendered from the same list of blocks, so they cannot drift apart.
 """
 
 import base64
@@ -11,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecgedge.errors import EcgEdgeError
-from ecgedge.report.plots import confusion_png, curves_png
+from ecgedge.report.efficiency import MODEL_SUFFIXES, ModelFacts, measure, model_facts
+from ecgedge.report.plots import confusion_png, curves_png, tradeoff_png
 
 #: Top-level keys of an ``aami_metrics`` dict; anything else in metrics.json is an extra.
 METRIC_KEYS = ("classes", "n", "accuracy", "macro_f1", "j_index", "kappa", "jk", "per_class", "confusion")
@@ -36,9 +43,18 @@ def _read_json(path: Path):
         raise EcgEdgeError(f"cannot read {path}: {e}") from e
 
 
+def metrics_sidecar(model_file: Path) -> Path:
+    """Where ``ecgedge evaluate MODEL_FILE`` keeps its metrics."""
+    return Path(f"{model_file}.metrics.json")
+
+
 def load_run(run_dir: Path) -> Run:
-    """Read a run directory; only metrics.json is required."""
+    """Read a run directory (only metrics.json is required) or a scored model file."""
     run_dir = Path(run_dir)
+    if run_dir.suffix.lower() in MODEL_SUFFIXES:
+        if not run_dir.is_file():
+            raise EcgEdgeError(f"{run_dir} not found.")
+        return _load_model_file(run_dir)
     metrics_path = run_dir / "metrics.json"
     if not metrics_path.is_file():
         raise EcgEdgeError(f"{metrics_path} not found: run `ecgedge evaluate {run_dir}` first")
@@ -55,6 +71,16 @@ def load_run(run_dir: Path) -> Run:
     name = config.get("name") if config else None
     label = str(name) if name not in (None, "") else run_dir.resolve().name
     return Run(run_dir, label, config, metrics, history or None)
+
+
+def _load_model_file(path: Path) -> Run:
+    metrics_path = metrics_sidecar(path)
+    if not metrics_path.is_file():
+        raise EcgEdgeError(f"{metrics_path} not found: run `ecgedge evaluate {path}` first")
+    metrics = _read_json(metrics_path)
+    if not isinstance(metrics, dict) or (missing := [k for k in METRIC_KEYS if k not in metrics]):
+        raise EcgEdgeError(f"{metrics_path} {'lacks ' + str(missing) if isinstance(metrics, dict) else 'is not a JSON object'}: re-run `ecgedge evaluate {path}`")
+    return Run(path, path.name, {"name": path.name, "model": str(path)}, metrics, None)
 
 
 # --- document blocks ---------------------------------------------------------------------------
@@ -124,6 +150,71 @@ def _comparison(runs: list[Run]) -> list[Block]:
         Para(f"Baseline: {runs[0].label} (deltas are against it)."),
         Table(["metric"] + [r.label for r in runs], rows),
     ]
+
+
+def _mb(n: int | None) -> str:
+    return DASH if n is None else f"{n / 1e6:.2f}"
+
+
+def _millions(n: int | None) -> str:
+    return DASH if n is None else f"{n / 1e6:.2f} M"
+
+
+def efficiency_rows(runs: list[Run], facts: list[ModelFacts]) -> list[dict]:
+    """One record per model: accuracy, deltas and agreement against the first, and its costs."""
+    base, base_f = runs[0].metrics, facts[0]
+    base_ms = (base_f.latency or {}).get("median_ms")
+    rows = []
+    for run, f in zip(runs, facts):
+        m = run.metrics
+        ms = (f.latency or {}).get("median_ms")
+        rows.append(
+            {
+                "label": run.label,
+                **f.as_dict(),
+                "accuracy": m["accuracy"],
+                "macro_f1": m["macro_f1"],
+                "jk": m["jk"],
+                "delta_macro_f1": m["macro_f1"] - base["macro_f1"],
+                "delta_jk": m["jk"] - base["jk"],
+                "f1": {c: v["f1"] for c, v in m["per_class"].items()},
+                "agreement": m.get("agreement"),
+                "agreement_reference": (m.get("agreement_reference") or {}).get("source"),
+                "size_ratio": base_f.size_bytes / f.size_bytes if (f.size_bytes and base_f.size_bytes) else None,
+                "speedup": base_ms / ms if (base_ms and ms) else None,
+            }
+        )
+    return rows
+
+
+def _efficiency(rows: list[dict], latency_note: str | None) -> list[Block]:
+    header = ["model", "runtime", "precision", "MB", "params", "MACs", "median ms", "speed-up", "macro-F1", "Δ macro-F1", "Δ jκ", "agreement"]
+    table = []
+    for r in rows:
+        lat = r["latency"] or {}
+        table.append(
+            [
+                r["label"], r["runtime"] or DASH, (r["precision"] or DASH) + (f" ({r['quantization']})" if r["quantization"] else ""),
+                _mb(r["size_bytes"]), _millions(r["params"]), _millions(r["macs"]),
+                f"{lat['median_ms']:.3f}" if lat else DASH, f"{r['speedup']:.2f}x" if r["speedup"] else DASH,
+                f"{r['macro_f1']:.4f}", f"{r['delta_macro_f1']:+.4f}", f"{r['delta_jk']:+.4f}",
+                DASH if r["agreement"] is None else f"{r['agreement']:.2%}",
+            ]
+        )  # fmt: skip
+    blocks: list[Block] = [
+        Heading("Size, cost and speed"),
+        Para(
+            "MB: the file a gateway loads (a run: its checkpoint). MACs: multiply-accumulates per beat. "
+            "Agreement: share of beats where the model predicts what its reference predicts (an export's source "
+            "run; for a QAT export, that run's int8 simulation). "
+            + (latency_note or "Latency not measured: pass --latency.")
+        ),
+        Table(header, table),
+    ]
+    sized = [(r["label"], r["macro_f1"], r["size_bytes"] / 1e6, (r["latency"] or {}).get("median_ms")) for r in rows if r["size_bytes"]]
+    if sized:
+        blocks.append(Image("tradeoff.png", tradeoff_png(sized), "macro-F1 against size and latency"))
+    return blocks
 
 
 def _run_section(run: Run, prefix: str) -> list[Block]:
@@ -216,22 +307,49 @@ def _markdown(blocks: list[Block], title: str, out_dir: Path) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def write_report(run_dirs: list[Path], out_dir: Path) -> tuple[Path, Path]:
+def write_report(run_dirs: list[Path], out_dir: Path, *, latency: bool = False, threads: int = 1, calls: int = 300) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``report.md`` (+ PNGs) into ``out_dir``.
 
-    With several runs, a comparison table comes first; deltas are against the first run.
-    Returns ``(html_path, md_path)``.
+    With several entries, a comparison comes first (deltas against the first entry), then size,
+    cost and (``latency=True``) per-beat latency of each model, measured in one session; the
+    comparison is also written as ``report.json``. Returns ``(html_path, md_path)``.
     """
     if not run_dirs:
         raise EcgEdgeError("no run directories given: name at least one")
     runs = [load_run(Path(d)) for d in run_dirs]
     blocks: list[Block] = _comparison(runs) if len(runs) > 1 else []
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if len(runs) > 1:
+        facts = [model_facts(r.path, r.config, r.metrics) for r in runs]
+        note = None
+        if latency:
+            measure(facts, threads=threads, calls=calls)
+            note = (
+                f"Latency: median of {calls} calls per model, batch 1, {threads} thread(s), all models timed in one "
+                "interleaved session on this machine (speed-up against the first row)."
+            )
+        rows = efficiency_rows(runs, facts)
+        blocks += _efficiency(rows, note)
+        summary = {"baseline": runs[0].label, "latency_note": note, "machine": _machine(), "models": rows}
+        (out_dir / "report.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     for i, run in enumerate(runs, 1):
         blocks += _run_section(run, f"run{i}")
     title = "ecgedge report: " + ", ".join(r.label for r in runs)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text(_html(blocks, title), encoding="utf-8")
     md_path.write_text(_markdown(blocks, title, out_dir), encoding="utf-8")
     return html_path, md_path
+
+
+def _machine() -> dict:
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}

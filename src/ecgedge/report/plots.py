@@ -62,3 +62,21 @@ def curves_png(history: list[dict]) -> bytes | None:
         ax.grid(alpha=0.3)
         ax.legend()
     return _png(fig)
+
+
+def tradeoff_png(points: Sequence[tuple[str, float, float, float | None]]) -> bytes:
+    """macro-F1 against file size (MB) and, where measured, against latency (ms); one labelled point per model."""
+    timed = [p for p in points if p[3] is not None]
+    fig, axes = _figure(2 if timed else 1, 9.0 if timed else 4.8, 3.6)
+    panels = [("file size (MB)", [(p[0], p[2], p[1]) for p in points])]
+    if timed:
+        panels.append(("median latency per beat (ms)", [(p[0], p[3], p[1]) for p in timed]))
+    for ax, (xlabel, pts) in zip(axes, panels):
+        for i, (label, x, y) in enumerate(pts):
+            ax.scatter([x], [y], s=36, color=f"C{i % 10}", label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("macro-F1")
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="best")
+    return _png(fig)

@@ -255,15 +255,14 @@ class TorchRuntime(Runtime):
             import torch
         except ImportError:
             raise EcgEdgeError(f"{path}: running a .pt checkpoint needs torch: pip install 'ecgedge[train]'") from None
-        from ecgedge.train.models import create_model
+        from ecgedge.compress.rebuild import load_checkpoint_model
 
         if num_threads:
             torch.set_num_threads(int(num_threads))
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=False)
             spec = ckpt["model_spec"]
-            model = create_model(spec["arch"], "none", spec["num_classes"], spec["rr_features"])
-            model.load_state_dict(ckpt["model"])
+            model = load_checkpoint_model(ckpt, path)  # plain, pruned, or the QAT int8 simulation
         except EcgEdgeError:
             raise
         except Exception as exc:
@@ -278,7 +277,7 @@ class TorchRuntime(Runtime):
         self.batch_size = int(batch_size)
         meta = {
             "format": "torch",
-            "precision": "fp32",
+            "precision": "int8-simulated" if "qat_state" in ckpt else "fp32",
             "classes": list(DEFAULT_CLASSES[: self.num_classes]),
             "arch": spec["arch"],
             "rr_features": self.rr_features,

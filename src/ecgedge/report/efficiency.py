@@ -1,0 +1,106 @@
+"""What each compared model costs on a gateway: file size, parameters, MACs, and per-beat latency.
+
+Facts come from what the model carries (an exported file's ``ecgedge`` metadata; a run's
+``config.json`` compress record), else are computed from the checkpoint (torch + torch-pruning's
+counter). Latency is optional (``ecgedge report --latency``): every model is loaded in its own
+runtime (torch, onnxruntime, LiteRT) and timed in one interleaved session
+(:func:`ecgedge.runtime.latency.measure_latency`), batch 1, ``threads`` threads, so ratios between
+rows are meaningful. Dense CNN kernels do not look at the values they multiply, so a fixed
+pseudo-random uint8 image set stands in for beats here (benchmarks/bench_runtimes.py times real
+DS1 beats and gives the same ratios).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ecgedge.errors import EcgEdgeError
+
+MODEL_SUFFIXES = (".onnx", ".tflite")
+
+
+@dataclass
+class ModelFacts:
+    model: str | None  # the file a gateway would load (or the run's checkpoint); None: not found
+    runtime: str | None  # torch | onnxruntime | litert
+    precision: str | None  # fp32 | int8 | int8-simulated
+    quantization: str | None  # ptq | qat | None
+    size_bytes: int | None
+    params: int | None
+    macs: int | None
+    latency: dict | None = None  # Latency.as_dict()
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def model_path(run_path: Path, config: dict | None) -> Path:
+    """The model behind a report entry: a model file, a scored export's ``model``, or ``checkpoints/best.pt``."""
+    run_path = Path(run_path)
+    if run_path.is_file():
+        return run_path
+    if config and isinstance(config.get("model"), str):
+        return Path(config["model"])
+    return run_path / "checkpoints" / "best.pt"
+
+
+def model_facts(run_path: Path, config: dict | None, metrics: dict) -> ModelFacts:
+    path = model_path(run_path, config)
+    if not path.is_file():  # metrics kept without their model (e.g. copied results): accuracy only
+        return ModelFacts(None, None, metrics.get("precision"), metrics.get("quantization"), metrics.get("size_bytes"), None, None)
+    if path.suffix.lower() in MODEL_SUFFIXES:
+        cx = metrics.get("complexity") or {}
+        if not cx:
+            from ecgedge.runtime import load_runtime
+
+            cx = load_runtime(path).metadata.get("complexity") or {}
+        return ModelFacts(
+            str(path),
+            "onnxruntime" if path.suffix.lower() == ".onnx" else "litert",
+            str(metrics.get("precision") or "int8"),
+            metrics.get("quantization"),
+            path.stat().st_size,
+            cx.get("params"),
+            cx.get("macs"),
+        )
+    compress = (config or {}).get("compress") or {}
+    cx = compress.get("complexity") or _checkpoint_complexity(path)
+    qat = bool(compress.get("qat"))
+    return ModelFacts(str(path), "torch", "int8-simulated" if qat else "fp32", "qat" if qat else None, path.stat().st_size, cx.get("params"), cx.get("macs"))
+
+
+def _checkpoint_complexity(checkpoint: Path) -> dict:
+    try:
+        import torch
+
+        from ecgedge.compress.prune import complexity, example_inputs
+        from ecgedge.compress.rebuild import model_from_checkpoint
+
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model = model_from_checkpoint(ckpt, str(checkpoint))
+        size = ((ckpt.get("preprocess") or {}).get("spectrogram") or {}).get("image_size") or (32, 32)
+        return complexity(model, example_inputs(model, tuple(size)))
+    except (ImportError, EcgEdgeError, KeyError):
+        return {}
+
+
+def measure(facts: list[ModelFacts], threads: int = 1, calls: int = 300, seed: int = 0) -> None:
+    """Time every model in one interleaved session; fills ``facts[i].latency``."""
+    import numpy as np
+
+    from ecgedge.runtime import load_runtime
+    from ecgedge.runtime.latency import measure_latency
+
+    if missing := [i for i, f in enumerate(facts) if f.model is None]:
+        raise EcgEdgeError(f"cannot time entry {missing[0] + 1}: its model file was not found.")
+    runtimes = {str(i): load_runtime(f.model, num_threads=threads) for i, f in enumerate(facts)}
+    sizes = {tuple(rt.input_size) for rt in runtimes.values()}
+    if len(sizes) != 1:
+        raise EcgEdgeError(f"the compared models take different image sizes {sorted(sizes)}; time them separately.")
+    h, w = sizes.pop()
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(64, h, w), dtype=np.uint8)
+    rr = rng.uniform(0.5, 1.2, size=(64, 3)).astype(np.float32)
+    for key, lat in measure_latency(runtimes, images, rr, calls=calls).items():
+        facts[int(key)].latency = {**lat.as_dict(), "threads": threads, "batch": 1}
