@@ -17,10 +17,11 @@ def compress(
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (default 1e-3 after pruning, 1e-4 for QAT)."),
     train_fraction: float = typer.Option(None, "--train-fraction", help="Patient-stratified share of the run's training beats to fine-tune on."),
     keep_stem: bool = typer.Option(True, "--keep-stem/--prune-stem", help="Keep the stem convolution's output channels."),
+    qat_weight_bits: int = typer.Option(7, "--qat-weight-bits", help="QAT weight grid: 7 (exact in onnxruntime's x86 int8 kernels) or 8."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
 ) -> None:
     """Prune channels and/or fine-tune quantisation-aware; select on DS1 validation patients only."""
     from ecgedge.compress import compress_run
 
-    out = compress_run(run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction, keep_stem=keep_stem)
+    out = compress_run(run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction, keep_stem=keep_stem, qat_weight_bits=qat_weight_bits)
     typer.echo(f"compressed run in {out}; score it with `ecgedge evaluate {out}`", err=True)

@@ -47,10 +47,13 @@ def finetune(
     device: torch.device = torch.device("cpu"),
     before_eval: Callable[[], None] | None = None,
     after_eval: Callable[[], None] | None = None,
+    initial_val: dict | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` in place for ``epochs``; returns the history and the best epoch's weights.
 
+    ``initial_val``: the validation metrics of ``model`` as given; it then competes as "epoch 0",
+    so fine-tuning that only makes validation worse leaves the starting weights selected.
     The model is left with the *last* epoch's weights; load ``result.best_state`` for the best.
     """
     torch.manual_seed(seed)
@@ -61,6 +64,8 @@ def finetune(
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
     history: list[dict] = []
     best = FinetuneResult(history, 0, -1.0, {}, {})
+    if initial_val is not None:
+        best = FinetuneResult(history, 0, initial_val["macro_f1"], initial_val, copy.deepcopy(model.state_dict()))
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         order = np.random.default_rng([seed, epoch]).permutation(train_idx)

@@ -58,6 +58,7 @@ def compress_run(
     train_fraction: float | None = None,
     keep_stem: bool = True,
     round_to: int | None = 8,
+    qat_weight_bits: int = 7,
     seed: int | None = None,
     log: Callable[[str], None] | None = _stderr,
 ) -> Path:
@@ -68,6 +69,8 @@ def compress_run(
     epochs per step. ``lr``: peak learning rate (default 1e-3 after pruning, 1e-4 for QAT).
     ``train_fraction``: patient-stratified share of the run's training beats to fine-tune on
     (default: all the run used). ``keep_stem``: leave the stem convolution's output channels alone.
+    ``qat_weight_bits``: 7 (default; exact in onnxruntime's x86 int8 kernels, see
+    :data:`ecgedge.compress.qat.DEFAULT_WEIGHT_BITS`) or 8.
     """
     from ecgedge.compress.finetune import evaluate_val, finetune
     from ecgedge.compress.prune import check_ratio, complexity, example_inputs, prune_model
@@ -87,6 +90,8 @@ def compress_run(
     if prune is None and not qat:
         raise EcgEdgeError("nothing to do: pass --prune RATIO and/or --qat.")
     ratio = check_ratio(prune) if prune is not None else None
+    if qat and qat_weight_bits not in (7, 8):
+        raise EcgEdgeError(f"--qat-weight-bits must be 7 or 8, got {qat_weight_bits}.")
     if int(epochs) < 1:
         raise EcgEdgeError(f"--epochs must be at least 1, got {epochs}.")
     if lr is not None and not lr > 0:
@@ -164,7 +169,7 @@ def compress_run(
             f"MACs {p['before']['macs']:,} -> {p['after']['macs']:,}; val macro-F1 before fine-tuning {pruned_val['macro_f1']:.4f}"
         )
         step_lr = lr or DEFAULT_LR["prune"]
-        res = finetune(model, data, train_idx, split.val, epochs=int(epochs), lr=step_lr, **common)
+        res = finetune(model, data, train_idx, split.val, epochs=int(epochs), lr=step_lr, initial_val=pruned_val, **common)
         model.load_state_dict(res.best_state)
         spec["channels"] = channel_spec(model)
         history += [{**row, "phase": "prune"} for row in res.history]
@@ -174,10 +179,11 @@ def compress_run(
     # ---- 2. quantisation-aware fine-tuning
     extra: dict = {}
     if qat:
-        from ecgedge.compress.qat import QAT_PROGRAM, QUANTIZER, QATTrainable, convert_qat, float_state_from_prepared, prepare_qat, save_qat_program, set_observers
+        from ecgedge.compress.qat import QAT_PROGRAM, QATTrainable, convert_qat, float_state_from_prepared, prepare_qat, quantizer_description, save_qat_program, set_observers
 
         model = model.cpu().to(memory_format=torch.contiguous_format).eval()
-        prepared, input_q = prepare_qat(model, image_size)
+        prepared, input_q = prepare_qat(model, image_size, qat_weight_bits)
+        QUANTIZER = quantizer_description(qat_weight_bits)
         trainable = QATTrainable(prepared, model.num_classes, model.rr_features).to(device)
         # initial activation ranges from a few training batches, BatchNorm in eval form (statistics kept)
         calib = np.random.default_rng([seed, 0]).permutation(train_idx)[: CALIBRATION_BEATS]
@@ -195,7 +201,8 @@ def compress_run(
         step_lr = lr or DEFAULT_LR["qat"]
         res = finetune(
             trainable, data, train_idx, split.val, epochs=int(epochs), lr=step_lr,
-            before_eval=lambda: set_observers(prepared, False), after_eval=lambda: set_observers(prepared, True), **common,
+            before_eval=lambda: set_observers(prepared, False), after_eval=lambda: set_observers(prepared, True),
+            initial_val=fq_val, **common,
         )  # fmt: skip
         trainable.load_state_dict(res.best_state)
         set_observers(prepared, False)
@@ -204,7 +211,7 @@ def compress_run(
         best_val, best_epoch = res.best_val, res.best_epoch + offset
         model.load_state_dict(float_state_from_prepared(prepared.cpu(), model))
         extra["qat_state"] = {k: v.detach().cpu().clone() for k, v in prepared.state_dict().items()}
-        spec["qat"] = {"quantizer": QUANTIZER, "input_quantization": input_q, "program": QAT_PROGRAM}
+        spec["qat"] = {"quantizer": QUANTIZER, "weight_bits": int(qat_weight_bits), "input_quantization": input_q, "program": QAT_PROGRAM}
         info["steps"].append({"step": "qat", "quantizer": QUANTIZER, "lr": step_lr, "input_quantization": input_q, "val_before_finetune": _small(fq_val), "calibration_beats": int(len(calib)), "best_epoch": res.best_epoch, "best_val": _small(res.best_val)})
         converted = convert_qat(prepared.cpu(), fold_quantize=False)
 
