@@ -234,12 +234,14 @@ def _check_qat_export(run_dir, simulation, ds, held, out_dir):
     act_zero_types = {inits[n.input[2]].data_type for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits}
     weight_types = {inits[n.input[0]].data_type for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
     assert act_zero_types == {onnx.TensorProto.UINT8} and onnx.TensorProto.INT8 in weight_types
-    weights = [numpy_helper.to_array(inits[n.input[0]]) for n in model.graph.node if n.op_type == "DequantizeLinear" and inits.get(n.input[0]) is not None and inits[n.input[0]].data_type == onnx.TensorProto.INT8]
-    assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 63  # the 7-bit grid
+    weight_inputs = {n.input[1] for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul")}
+    weights = [numpy_helper.to_array(inits[n.input[0]]) for n in model.graph.node if n.op_type == "DequantizeLinear" and n.output[0] in weight_inputs and n.input[0] in inits]
+    assert len(weights) >= 6 and max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 63  # the 7-bit grid
     assert input_quantization(path) == {"scale": pytest.approx(1 / 255), "zero_point": 0, "dtype": "uint8"}
-    # The learned scales survive: every activation scale of the simulation appears in the file.
+    # The learned scales survive: every per-tensor scale of the simulation appears in the file
+    # (constants quantised at export time keep only their DequantizeLinear).
     sim_scales = [float(n.args[1]) for n in simulation.gm.graph.nodes if "quantize_per_tensor" in str(n.target) and isinstance(n.args[1], float)]
-    file_scales = np.array([float(numpy_helper.to_array(inits[n.input[1]]).reshape(-1)[0]) for n in model.graph.node if n.op_type == "QuantizeLinear"])
+    file_scales = np.array([float(numpy_helper.to_array(inits[n.input[1]]).reshape(-1)[0]) for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.input[1] in inits])
     assert sim_scales and all(np.min(np.abs(file_scales - s)) <= 1e-6 * s for s in sim_scales)  # float32 storage
     # Run as plain QDQ arithmetic (no fused integer kernels), the file is the simulation: the
     # uint8 rewrite changed no value. Float summation order may move a value across a rounding
@@ -259,3 +261,18 @@ def _check_qat_export(run_dir, simulation, ds, held, out_dir):
     assert t_in[0]["dtype"] == "int8" and t_in[0]["quantization"] == {"scale": pytest.approx(1 / 255), "zero_point": -128}
     tfl = load_runtime(path).predict(images)
     assert np.mean(tfl.argmax(1) == sim.argmax(1)) >= 0.98
+
+
+def test_finetune_keeps_the_start_when_validation_gets_worse(tiny_run):
+    from ecgedge.compress.finetune import finetune
+    from ecgedge.train.validate import evaluate_val
+
+    run_dir, ds, split = tiny_run
+    model = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False))
+    data, cpu = BeatTensors(ds), torch.device("cpu")
+    start, _ = evaluate_val(model, data, split.val, torch.ones(5), 256, cpu)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    res = finetune(model, data, np.sort(split.train[:256]), split.val, epochs=1, lr=5.0, class_weights=np.ones(5), initial_val=start, device=cpu)
+    assert res.history[0]["val_macro_f1"] < start["macro_f1"]  # a learning rate of 5 wrecks the model
+    assert res.best_epoch == 0 and res.best_val == start
+    assert all(torch.equal(res.best_state[k], before[k]) for k in before)

@@ -255,5 +255,7 @@ def compress_run(
             pass
     runs.write_json(out_dir / runs.VERSIONS, versions)
     runs.write_json(out_dir / runs.HISTORY, history)
-    log(f"best epoch {best_epoch}: val macro-F1 {best_val['macro_f1']:.4f} (source {source_val['macro_f1']:.4f}); run in {out_dir}")
+    last = info["steps"][-1] if info["steps"] else {}
+    chosen = f"{last.get('step')} epoch {last.get('best_epoch')}" if last.get("best_epoch") else f"the state before {last.get('step')} fine-tuning"
+    log(f"selected {chosen}: val macro-F1 {best_val['macro_f1']:.4f} (source {source_val['macro_f1']:.4f}); run in {out_dir}")
     return out_dir
