@@ -11,7 +11,8 @@ beat at a time (DS1 training beats, never DS2) by :func:`ecgedge.runtime.latency
 (interleaved rounds, so a background load drifts over all runtimes alike): each number includes
 what a gateway pays per beat (uint8 -> float or int8, inference, dequantisation). Reported:
 median and 90th percentile per call, beats/s = 1 / median, speed-up against torch fp32, and the
-top-1 agreement of each with torch fp32 on the beats used. JSON: benchmarks/results/runtimes.json.
+top-1 agreement of each with the run's torch fp32 model on the beats used (for ``--extra`` models,
+which are other models, that says how far compression moved their predictions). JSON: benchmarks/results/runtimes.json.
 """
 
 import argparse
@@ -85,10 +86,10 @@ def main() -> None:
             "size_bytes": path.stat().st_size,
             **lat.as_dict(),
             "speedup_vs_torch_fp32": round(base / lat.median_ms, 3),
-            "top1_agreement_with_torch": float(np.mean(preds == reference)),
+            "top1_agreement_with_run_torch_fp32": float(np.mean(preds == reference)),  # extras are other models: how far they moved
         }
         print(f"{name:16s} {lat.median_ms:8.3f} ms  {lat.beats_per_s:9.1f} beats/s  {base / lat.median_ms:6.2f}x  "
-              f"{path.stat().st_size / 1e6:7.2f} MB  agree {results[name]['top1_agreement_with_torch']:.2%}")
+              f"{path.stat().st_size / 1e6:7.2f} MB  agree {results[name]['top1_agreement_with_run_torch_fp32']:.2%}")
 
     out = {
         "benchmark": "runtimes",

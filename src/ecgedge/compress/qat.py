@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -82,7 +83,9 @@ def _quantizer(weight_bits: int = DEFAULT_WEIGHT_BITS):
         raise EcgEdgeError(f"QAT weight bits must be 7 or 8, got {weight_bits}.")
     q = 2 ** (int(weight_bits) - 1) - 1
     config = get_symmetric_quantization_config(is_per_channel=True, is_qat=True, weight_qmin=-q, weight_qmax=q)
-    return XNNPACKQuantizer().set_global(config)
+    with warnings.catch_warnings():  # "XNNPACKQuantizer is deprecated": still the QAT route that exports (see module doc)
+        warnings.simplefilter("ignore", UserWarning)
+        return XNNPACKQuantizer().set_global(config)
 
 
 def _sample_args(model, batch: int = 2, image_size=(32, 32)) -> tuple[torch.Tensor, ...]:
