@@ -399,3 +399,18 @@ def test_bad_requests_are_user_errors(run_dir, tmp_path):
     with pytest.raises(EcgEdgeError, match="unknown model format"):
         (tmp_path / "m.bin").write_bytes(b"x")
         load_runtime(tmp_path / "m.bin")
+
+
+def test_latency_times_every_runtime_alike(exported, beats):
+    from ecgedge.runtime.latency import measure_latency
+
+    files, _ = exported
+    images = beats[0][:8]
+    rts = {f"{fmt}-{p}": load_runtime(files[(fmt, p)].path, num_threads=1) for fmt in ("onnx", "tflite") for p in ("fp32", "int8")}
+    timed = measure_latency(rts, images, calls=20, rounds=4, warmup=2)
+    assert set(timed) == set(rts)
+    for lat in timed.values():
+        assert lat.calls == 20 and 0 < lat.median_ms <= lat.p90_ms
+        assert lat.beats_per_s == pytest.approx(1e3 / lat.median_ms, rel=1e-3)
+    with pytest.raises(ValueError, match=r"\[N, H, W\]"):
+        measure_latency(rts, images[0])
