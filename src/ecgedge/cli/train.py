@@ -9,6 +9,7 @@ import typer
 from ecgedge.cli.common import DataDirOption, progress_bar, user_errors
 from ecgedge.data.location import resolve_data_dir
 from ecgedge.data.splits import SPLITS
+from ecgedge.errors import EcgEdgeError
 
 PRESET_HELP = "Training preset: quick (minutes on a CPU) | edge (32x32, all DS1) | paper (224x224, GPU)."
 
@@ -156,6 +157,17 @@ def _score_exports(run_dir: Path, out_dir: Path, set_name: str, data_dir: Path, 
     return files
 
 
+def _compressed_from(compressed: Path, run_dir: Path) -> bool:
+    """Does ``compressed`` hold a finished compress run of ``run_dir``'s current best checkpoint?"""
+    from ecgedge.export.source import sha256_file
+    from ecgedge.train import runs
+
+    if not (compressed / runs.CHECKPOINTS / runs.BEST).is_file() or not (compressed / runs.CONFIG).is_file():
+        return False
+    made_from = runs.read_json(compressed / runs.CONFIG).get("compress", {}).get("source_checkpoint_sha256")
+    return made_from == sha256_file(run_dir / runs.CHECKPOINTS / runs.BEST)
+
+
 @user_errors
 def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output, compress, prune, compress_epochs, export):
     from ecgedge.data.dataset import prepare_dataset
@@ -170,6 +182,12 @@ def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output, compre
         typer.echo(f"MIT-BIH not found; downloading it from PhysioNet into {target}", err=True)
         download(target)
     config = _config(preset, split, arch, weights, rr, epochs, None, None, None, None, None, None)
+    if compress:  # fail now, not after training
+        from ecgedge.compress.prune import check_ratio
+
+        check_ratio(prune)
+        if compress_epochs < 1:
+            raise EcgEdgeError(f"--compress-epochs must be at least 1, got {compress_epochs}.")
     set_name = "DS2" if config.split == "inter-patient" else "test"
     run_dir = output / f"{config.name}-{config.arch}-{config.split}"
     compressed = output / f"{run_dir.name}-prune{round(prune * 100)}-qat"
@@ -183,10 +201,10 @@ def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output, compre
         if export:
             entries += _score_exports(run_dir, output / "exports" / run_dir.name, set_name, target, progress)
         if compress:
-            if not (compressed / "checkpoints" / "best.pt").is_file():
+            if not _compressed_from(compressed, run_dir):
                 from ecgedge.compress import compress_run
 
-                shutil.rmtree(compressed, ignore_errors=True)  # an unfinished compress run starts over
+                shutil.rmtree(compressed, ignore_errors=True)  # unfinished, or made from an older checkpoint
                 compress_run(run_dir, compressed, prune=prune, qat=True, epochs=compress_epochs, data_dir=target)
             evaluate_run(compressed, set_name, target, progress)
             entries.append(compressed)

@@ -143,7 +143,7 @@ FORMATS: dict[str, ExportFormat] = {
 
 #: int8 routes of a quantisation-aware checkpoint (``ecgedge compress --qat``): its learned scales.
 QAT_ROUTES = {
-    "onnx": "QAT: torchao convert_pt2e graph -> torch.onnx.export(dynamo=True) opset 18 QDQ (learned scales; s8 per-channel weights, s8 activations)",
+    "onnx": "QAT: torchao convert_pt2e graph -> torch.onnx.export(dynamo=True) opset 18 QDQ (learned scales; 7-bit per-channel weights in int8, activations as uint8)",
     "tflite": "QAT: torchao convert_pt2e graph -> litert-torch convert (learned scales; full integer, int8 I/O)",
 }
 
@@ -205,8 +205,12 @@ def export_model(
     from ecgedge.export.validate import compare_outputs
     from ecgedge.runtime import load_runtime
 
+    from ecgedge.export.onnx_format import PTQ_ROUTES
+
     log = log or (lambda _m: None)
     names = parse_formats(formats)
+    if onnx_ptq not in PTQ_ROUTES:
+        raise EcgEdgeError(f"unknown ONNX int8 route {onnx_ptq!r}; choose from {', '.join(PTQ_ROUTES)}.")
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     source = load_source(run_dir)
     data = calibration_data(source.meta, data_dir, n_calib=calibration_beats, n_check=check_beats)
@@ -222,13 +226,9 @@ def export_model(
         qat_reference = torch_logits(qat_model, check.images, rr_check)
     complexity = model_complexity(source)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from ecgedge.export.onnx_format import PTQ_ROUTES
-
-    if onnx_ptq not in PTQ_ROUTES:
-        raise EcgEdgeError(f"unknown ONNX int8 route {onnx_ptq!r}; choose from {', '.join(PTQ_ROUTES)}.")
     ctx = _Context(source, data, out_dir, onnx_ptq=onnx_ptq)
     h, w = source.image_size
-    versions = package_versions("torch", "onnx", "onnxscript", "onnxruntime", "litert-torch", "ai-edge-litert", "torchao", "numpy")
+    versions = package_versions("torch", "onnx", "onnxscript", "onnxruntime", "litert-torch", "ai-edge-litert", "torchao", "nncf", "numpy")
     results: list[ExportedModel] = []
 
     for name in names:
@@ -289,11 +289,12 @@ def export_model(
             # self-check: load with the gateway runtime, compare with torch, metadata round trip
             rt = load_runtime(path)
             ref = qat_reference if quantization == "qat" else reference
-            result = compare_outputs(rt.predict(check.images, rr_check), ref, precision, fp32_atol, int8_min_agreement)
+            logits = rt.predict(check.images, rr_check)
+            result = compare_outputs(logits, ref, precision, fp32_atol, int8_min_agreement)
             result["beats"] = "held-out DS1 training beats (disjoint from calibration)"
             result["reference"] = "the checkpoint's QAT int8 simulation (torch)" if quantization == "qat" else "the float model (torch)"
             if quantization == "qat":
-                result["top1_agreement_with_float"] = float(np.mean(rt.predict(check.images, rr_check).argmax(1) == reference.argmax(1)))
+                result["top1_agreement_with_float"] = float(np.mean(logits.argmax(1) == reference.argmax(1)))
             if json.loads(json.dumps(rt.metadata)) != json.loads(_dumps(meta)):
                 result["passed"] = False
                 result["criterion"] += "; metadata did not round-trip"
