@@ -9,15 +9,13 @@ worker per core), the STFT-image step alone on one core, and peak resident memor
 import argparse
 import json
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from machine import machine_info  # noqa: E402
+from ecgedge.machine import machine_info  # noqa: E402
 
 from ecgedge.data.beats import extract_beats  # noqa: E402
 from ecgedge.data.dataset import prepare_dataset  # noqa: E402

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from machine import machine_info  # noqa: E402
+from ecgedge.machine import machine_info  # noqa: E402
 
 from ecgedge.export import FORMATS, export_model  # noqa: E402
 from ecgedge.export.calibration import calibration_data  # noqa: E402

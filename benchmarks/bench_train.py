@@ -9,7 +9,6 @@ paper preset's 224x224 size with --paper), median over repeats after a warm-up.
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -17,8 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).parent))
-from machine import machine_info  # noqa: E402
+from ecgedge.machine import machine_info  # noqa: E402
 
 from ecgedge.data.dataset import prepare_dataset  # noqa: E402
 from ecgedge.preprocess import get_preset  # noqa: E402

@@ -24,7 +24,6 @@ pytest.importorskip("litert_torch")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
 
 from conftest import run_cli  # noqa: E402
 from ecgedge.data.dataset import prepare_dataset  # noqa: E402

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.machine import machine_info
 from ecgedge.report.efficiency import MODEL_SUFFIXES, ModelFacts, measure, model_facts
 from ecgedge.report.plots import confusion_png, curves_png, tradeoff_png
 
@@ -331,7 +332,7 @@ def write_report(run_dirs: list[Path], out_dir: Path, *, latency: bool = False, 
             )
         rows = efficiency_rows(runs, facts)
         blocks += _efficiency(rows, note)
-        summary = {"baseline": runs[0].label, "latency_note": note, "machine": _machine(), "models": rows}
+        summary = {"baseline": runs[0].label, "latency_note": note, "machine": machine_info(), "models": rows}
         (out_dir / "report.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     for i, run in enumerate(runs, 1):
         blocks += _run_section(run, f"run{i}")
@@ -340,16 +341,3 @@ def write_report(run_dirs: list[Path], out_dir: Path, *, latency: bool = False, 
     html_path.write_text(_html(blocks, title), encoding="utf-8")
     md_path.write_text(_markdown(blocks, title, out_dir), encoding="utf-8")
     return html_path, md_path
-
-
-def _machine() -> dict:
-    import os
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}

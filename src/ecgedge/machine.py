@@ -1,4 +1,4 @@
-"""Machine description stored with every benchmark result."""
+"""The machine a measurement ran on, stored with every benchmark result and timed report."""
 
 import os
 import platform
