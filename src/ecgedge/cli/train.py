@@ -80,7 +80,10 @@ def evaluate(
             from ecgedge.report.html import metrics_sidecar
 
             metrics = evaluate_model_file(run_dir, split, data_dir, progress)
-            metrics_sidecar(run_dir).write_text(json.dumps(metrics, indent=1))  # what `ecgedge report FILE` reads
+            try:  # what `ecgedge report FILE` reads
+                metrics_sidecar(run_dir).write_text(json.dumps(metrics, indent=1))
+            except OSError as exc:
+                typer.echo(f"warning: could not keep the metrics beside the model ({exc}); `ecgedge report` will not find them", err=True)
         else:
             from ecgedge.train.stage import evaluate_run
 
