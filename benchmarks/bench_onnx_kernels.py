@@ -7,7 +7,8 @@ optimisations at BASIC (QuantizeLinear / DequantizeLinear executed as written, f
 and at ALL (the default: QDQ groups fused into integer kernels), and reports top-1 agreement and
 logit differences between the two, plus the largest |int8 weight| of each file. On x86 CPUs without
 VNNI, onnxruntime multiplies uint8 activations by int8 weights with VPMADDUBSW, whose int16 pair
-sums saturate when weights use the full 8-bit range; this shows it on real models.
+sums saturate when weights use the full 8-bit range; this shows it on real models (the JSON's
+``machine.cpu_int8_features`` says which instructions the CPU has).
 JSON: benchmarks/results/onnx-kernels.json.
 """
 
@@ -67,17 +68,10 @@ def main() -> None:
         }
         r = results[str(path)]
         print(f"{path.name}: max|w| {r['max_abs_int8_weight']}, agreement {r['top1_agreement_fused_vs_qdq']:.2%}, max|dlogit| {r['max_abs_logit_diff']:.3g}")
-    cpu_flags = ""
-    try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
-        cpu_flags = " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") if f in flags)
-    except (OSError, StopIteration):
-        pass
     out = {
         "benchmark": "onnx-kernels",
         "command": "python " + " ".join(sys.argv),
         "beats": f"{len(x)} DS1 training beats (held out from calibration)",
-        "cpu_flags": cpu_flags,
         "machine": machine_info(),
         "versions": package_versions("onnxruntime", "onnx", "numpy"),
         "results": results,

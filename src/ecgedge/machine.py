@@ -6,11 +6,13 @@ import platform
 
 def machine_info() -> dict:
     cpu = platform.processor() or platform.machine()
+    flags: list[str] = []
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith(("flags", "Features")) and not flags:
+                flags = line.split(":", 1)[1].split()
     except OSError:
         pass
     import numpy
@@ -22,4 +24,6 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "node": platform.node(),
+        # what int8 kernels depend on (x86: VNNI avoids the u8 x s8 saturation; ARM: dot product)
+        "cpu_int8_features": [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "asimddp", "i8mm") if f in flags],
     }
