@@ -183,7 +183,7 @@ def compress_run(
 
         model = model.cpu().to(memory_format=torch.contiguous_format).eval()
         prepared, input_q = prepare_qat(model, image_size, qat_weight_bits)
-        QUANTIZER = quantizer_description(qat_weight_bits)
+        quantizer = quantizer_description(qat_weight_bits)
         trainable = QATTrainable(prepared, model.num_classes, model.rr_features).to(device)
         # initial activation ranges from a few training batches, BatchNorm in eval form (statistics kept)
         calib = np.random.default_rng([seed, 0]).permutation(train_idx)[: CALIBRATION_BEATS]
@@ -211,8 +211,8 @@ def compress_run(
         best_val, best_epoch = res.best_val, res.best_epoch + offset
         model.load_state_dict(float_state_from_prepared(prepared.cpu(), model))
         extra["qat_state"] = {k: v.detach().cpu().clone() for k, v in prepared.state_dict().items()}
-        spec["qat"] = {"quantizer": QUANTIZER, "weight_bits": int(qat_weight_bits), "input_quantization": input_q, "program": QAT_PROGRAM}
-        info["steps"].append({"step": "qat", "quantizer": QUANTIZER, "lr": step_lr, "input_quantization": input_q, "val_before_finetune": _small(fq_val), "calibration_beats": int(len(calib)), "best_epoch": res.best_epoch, "best_val": _small(res.best_val)})
+        spec["qat"] = {"quantizer": quantizer, "weight_bits": int(qat_weight_bits), "input_quantization": input_q, "program": QAT_PROGRAM}
+        info["steps"].append({"step": "qat", "quantizer": quantizer, "lr": step_lr, "input_quantization": input_q, "val_before_finetune": _small(fq_val), "calibration_beats": int(len(calib)), "best_epoch": res.best_epoch, "best_val": _small(res.best_val)})
         converted = convert_qat(prepared.cpu(), fold_quantize=False)
 
     info["complexity"] = complexity(model.cpu(), inputs)
