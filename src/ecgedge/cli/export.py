@@ -30,9 +30,11 @@ def _export(run_dir, output, formats, int8, data_dir, calibration_beats, onnx_pt
         run_dir, output.expanduser(), formats=formats, int8=int8, data_dir=data_dir, calibration_beats=calibration_beats, onnx_ptq=onnx_ptq
     )
     width = max(len(str(r.path)) for r in results)
-    typer.echo(f"{'file':<{width}} {'MB':>8} {'s':>7} {'max|dlogit|':>12} {'top-1 agree':>12}")
+    # "vs": what the self-check compared with (float model, or a QAT run's own int8 simulation)
+    typer.echo(f"{'file':<{width}} {'int8':>5} {'MB':>8} {'s':>7} {'max|dlogit|':>12} {'top-1 agree':>12}  vs")
     for r in results:
         c = r.check
         typer.echo(
-            f"{str(r.path):<{width}} {r.size_bytes / 1e6:8.2f} {r.seconds:7.1f} {c['max_abs_logit_diff']:12.2e} {c['top1_agreement']:12.2%}"
+            f"{str(r.path):<{width}} {r.quantization or '-':>5} {r.size_bytes / 1e6:8.2f} {r.seconds:7.1f} "
+            f"{c['max_abs_logit_diff']:12.2e} {c['top1_agreement']:12.2%}  {'QAT simulation' if r.quantization == 'qat' else 'float'}"
         )
