@@ -1,4 +1,6 @@
-"""What each compared model costs on a gateway: file size, parameters, MACs, and per-beat latency.
+"""What each compared model costs on a gateway (file size, parameters, MACs, per-beat latency), and
+the rows of a comparison (``report.json``): accuracy and its deltas against the first model, next to
+those costs.
 
 Facts come from what the model carries (an exported file's ``ecgedge`` metadata; a run's
 ``config.json`` compress record), else are computed from the checkpoint (torch + torch-pruning's
@@ -83,6 +85,32 @@ def _checkpoint_complexity(checkpoint: Path) -> dict:
         return complexity(model, example_inputs(model, tuple(size)))
     except (ImportError, EcgEdgeError, KeyError):
         return {}
+
+
+def comparison_rows(entries: list[tuple[str, dict]], facts: list[ModelFacts]) -> list[dict]:
+    """One record per (label, metrics) entry: accuracy, deltas against the first, agreement, and its costs."""
+    base, base_f = entries[0][1], facts[0]
+    base_ms = (base_f.latency or {}).get("median_ms")
+    rows = []
+    for (label, m), f in zip(entries, facts):
+        ms = (f.latency or {}).get("median_ms")
+        rows.append(
+            {
+                "label": label,
+                **f.as_dict(),
+                "accuracy": m["accuracy"],
+                "macro_f1": m["macro_f1"],
+                "jk": m["jk"],
+                "delta_macro_f1": m["macro_f1"] - base["macro_f1"],
+                "delta_jk": m["jk"] - base["jk"],
+                "f1": {c: v["f1"] for c, v in m["per_class"].items()},
+                "agreement": m.get("agreement"),
+                "agreement_reference": (m.get("agreement_reference") or {}).get("source"),
+                "size_ratio": base_f.size_bytes / f.size_bytes if (f.size_bytes and base_f.size_bytes) else None,
+                "speedup": base_ms / ms if (base_ms and ms) else None,
+            }
+        )
+    return rows
 
 
 def measure(facts: list[ModelFacts], threads: int = 1, calls: int = 300, seed: int = 0) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ecgedge.errors import EcgEdgeError
 from ecgedge.machine import machine_info
-from ecgedge.report.efficiency import MODEL_SUFFIXES, ModelFacts, measure, model_facts
+from ecgedge.report.efficiency import MODEL_SUFFIXES, comparison_rows, measure, model_facts
 from ecgedge.report.plots import confusion_png, curves_png, tradeoff_png
 
 #: Top-level keys of an ``aami_metrics`` dict; anything else in metrics.json is an extra.
@@ -159,33 +159,6 @@ def _mb(n: int | None) -> str:
 
 def _millions(n: int | None) -> str:
     return DASH if n is None else f"{n / 1e6:.2f} M"
-
-
-def efficiency_rows(runs: list[Run], facts: list[ModelFacts]) -> list[dict]:
-    """One record per model: accuracy, deltas and agreement against the first, and its costs."""
-    base, base_f = runs[0].metrics, facts[0]
-    base_ms = (base_f.latency or {}).get("median_ms")
-    rows = []
-    for run, f in zip(runs, facts):
-        m = run.metrics
-        ms = (f.latency or {}).get("median_ms")
-        rows.append(
-            {
-                "label": run.label,
-                **f.as_dict(),
-                "accuracy": m["accuracy"],
-                "macro_f1": m["macro_f1"],
-                "jk": m["jk"],
-                "delta_macro_f1": m["macro_f1"] - base["macro_f1"],
-                "delta_jk": m["jk"] - base["jk"],
-                "f1": {c: v["f1"] for c, v in m["per_class"].items()},
-                "agreement": m.get("agreement"),
-                "agreement_reference": (m.get("agreement_reference") or {}).get("source"),
-                "size_ratio": base_f.size_bytes / f.size_bytes if (f.size_bytes and base_f.size_bytes) else None,
-                "speedup": base_ms / ms if (base_ms and ms) else None,
-            }
-        )
-    return rows
 
 
 def _efficiency(rows: list[dict], latency_note: str | None) -> list[Block]:
@@ -330,7 +303,7 @@ def write_report(run_dirs: list[Path], out_dir: Path, *, latency: bool = False, 
                 f"Latency: median of {calls} calls per model, batch 1, {threads} thread(s), all models timed in one "
                 "interleaved session on this machine (speed-up against the first row)."
             )
-        rows = efficiency_rows(runs, facts)
+        rows = comparison_rows([(r.label, r.metrics) for r in runs], facts)
         blocks += _efficiency(rows, note)
         summary = {"baseline": runs[0].label, "latency_note": note, "machine": machine_info(), "models": rows}
         (out_dir / "report.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
