@@ -1,7 +1,7 @@
 """A short fine-tuning loop for compressed models (pruned, or quantisation-aware PT2E graphs).
 
-The same pieces as :func:`ecgedge.train.fit.fit` (BeatTensors batches, class-weighted
-cross-entropy, AdamW + one-cycle, selection on the validation beats by macro-F1) without
+The same pieces as :func:`ecgedge.train.fit.fit` (its :func:`~ecgedge.train.fit.train_epoch`,
+AdamW + one-cycle, selection on the validation beats by macro-F1) without
 resuming or DDP: a few epochs on one process. Works on any module called as ``model(x, rr)``;
 ``before_eval`` / ``after_eval`` hooks let a QAT graph freeze its observers while it is scored,
 so quantisation ranges are never fitted on validation beats.
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ecgedge.train.batches import BeatTensors, iterate
+from ecgedge.train.batches import BeatTensors
+from ecgedge.train.fit import train_epoch
 from ecgedge.train.validate import epoch_row, evaluate_val
 
 
@@ -69,17 +69,7 @@ def finetune(
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         order = np.random.default_rng([seed, epoch]).permutation(train_idx)
-        model.train()
-        total, seen = 0.0, 0
-        for batch in iterate(order, batch_size):
-            x, rr, y = data.get(batch, device)
-            loss = F.cross_entropy(model(x, rr).float(), y, weight=weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += float(loss.detach()) * len(batch)
-            seen += len(batch)
+        total, seen = train_epoch(model, data, order, batch_size, optimizer, scheduler, weights, device)
         train_seconds = time.perf_counter() - started
         if before_eval:
             before_eval()

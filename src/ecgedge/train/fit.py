@@ -4,6 +4,7 @@ Model selection and early stopping look only at the validation beats of the spli
 inter-patient protocol: whole DS1 patients), never at the test set.
 """
 
+import contextlib
 import os
 import random
 import time
@@ -23,6 +24,29 @@ from ecgedge.train.config import TrainConfig
 from ecgedge.train.models import create_model
 from ecgedge.train.validate import epoch_row, evaluate_val
 from ecgedge.train.sampling import class_weights
+
+
+def train_epoch(net, data: BeatTensors, order: np.ndarray, batch_size: int, optimizer, scheduler, weights, device, amp: dict | None = None, on_batch=None) -> tuple[float, int]:
+    """One pass over ``order`` in batches (class-weighted cross-entropy, a scheduler step per batch).
+
+    ``amp``: ``torch.autocast`` arguments, or None for none. ``on_batch(n, loss_sum, seen)`` after
+    each batch. Returns (sum of per-beat losses, beats seen).
+    """
+    net.train()
+    total, seen = 0.0, 0
+    for batch in iterate(order, batch_size):
+        x, rr, y = data.get(batch, device)
+        with torch.autocast(**amp) if amp else contextlib.nullcontext():
+            loss = F.cross_entropy(net(x, rr).float(), y, weight=weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total += float(loss.detach()) * len(batch)
+        seen += len(batch)
+        if on_batch is not None:
+            on_batch(len(batch), total, seen)
+    return total, seen
 
 
 @dataclass(frozen=True)
@@ -138,21 +162,11 @@ def fit(
         started = time.perf_counter()
         # Same permutation on every rank (seeded by epoch), each rank takes its own slice.
         order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)[dist_info.rank :: dist_info.world][:per_rank]
-        net.train()
-        total, seen = 0.0, 0
         batch_task = progress.add_task(f"epoch {epoch}", total=per_rank) if epoch_task is not None else None
-        for batch in iterate(order, config.batch_size):
-            x, rr, y = data.get(batch, device)
-            with torch.autocast(**amp):
-                loss = F.cross_entropy(net(x, rr).float(), y, weight=weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += float(loss.detach()) * len(batch)
-            seen += len(batch)
-            if batch_task is not None:
-                progress.update(batch_task, advance=len(batch), description=f"epoch {epoch} loss {total / seen:.3f}")
+        on_batch = None if batch_task is None else (
+            lambda n, total, seen, task=batch_task, epoch=epoch: progress.update(task, advance=n, description=f"epoch {epoch} loss {total / seen:.3f}")
+        )
+        total, seen = train_epoch(net, data, order, config.batch_size, optimizer, scheduler, weights, device, amp, on_batch)
         if batch_task is not None:
             progress.remove_task(batch_task)
         train_seconds = time.perf_counter() - started
