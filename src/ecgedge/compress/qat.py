@@ -248,18 +248,23 @@ def prepared_from_checkpoint(ckpt: dict, image_size=(32, 32)) -> tuple[torch.fx.
     return prepared, model
 
 
-def _qat_source_ckpt(source) -> dict:
+def qat_source_checkpoint(source) -> dict:
     ckpt = torch.load(source.checkpoint, map_location="cpu", weights_only=False)
     if not is_qat_checkpoint(ckpt):
         raise EcgEdgeError(f"{source.checkpoint} is not a quantisation-aware checkpoint (made by `ecgedge compress --qat`).")
     return ckpt
 
 
-def export_qat_onnx(source, path: Path) -> Path:
-    """int8 QDQ ONNX with the learned QAT scales (int8 weights folded), dynamic batch, float I/O."""
-    ckpt = _qat_source_ckpt(source)
-    prepared, model = prepared_from_checkpoint(ckpt, source.image_size)
-    converted = convert_qat(prepared, fold_quantize=True)
+def _prepared_of(source, prepared):
+    return prepared if prepared is not None else prepared_from_checkpoint(qat_source_checkpoint(source), source.image_size)[0]
+
+
+def export_qat_onnx(source, path: Path, prepared=None) -> Path:
+    """int8 QDQ ONNX with the learned QAT scales (int8 weights folded), dynamic batch, float I/O.
+
+    ``prepared``: the checkpoint's rebuilt QAT graph (:func:`prepared_from_checkpoint`) when the
+    caller has it already; it is not modified."""
+    converted = convert_qat(_prepared_of(source, prepared), fold_quantize=True)
     args = source.sample_args(batch=2)
     dim = torch.export.Dim("batch", min=1, max=65536)
     try:
@@ -277,16 +282,14 @@ def export_qat_onnx(source, path: Path) -> Path:
     return path
 
 
-def export_qat_tflite(source, path: Path) -> Path:
-    """Full-integer int8 TFLite with the learned QAT scales (batch 1, int8 input and output)."""
+def export_qat_tflite(source, path: Path, prepared=None) -> Path:
+    """Full-integer int8 TFLite with the learned QAT scales (batch 1, int8 input and output); ``prepared`` as for ONNX."""
     from ecgedge.export.tflite_format import _import_litert_torch, _quiet_litert, pt2e_quantizer
 
     litert_torch = _import_litert_torch()
     from litert_torch.quantize.quant_config import QuantConfig
 
-    ckpt = _qat_source_ckpt(source)
-    prepared, _ = prepared_from_checkpoint(ckpt, source.image_size)
-    converted = convert_qat(prepared, fold_quantize=False)
+    converted = convert_qat(_prepared_of(source, prepared), fold_quantize=False)
     try:
         with _quiet_litert():
             edge = litert_torch.convert(converted, source.sample_args(batch=1), quant_config=QuantConfig(pt2e_quantizer=pt2e_quantizer()))

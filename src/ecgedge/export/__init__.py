@@ -33,6 +33,7 @@ only (:mod:`ecgedge.export.calibration`), never DS2.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -97,6 +98,19 @@ class _Context:
         """int8 files take the checkpoint's learned QAT scales instead of post-training calibration."""
         return bool(self.source.extra.get("qat"))
 
+    @functools.cached_property
+    def qat_checkpoint(self) -> dict:
+        from ecgedge.compress.qat import qat_source_checkpoint
+
+        return qat_source_checkpoint(self.source)
+
+    @functools.cached_property
+    def qat_prepared(self):
+        """The QAT graph rebuilt once for both formats (each converts its own copy)."""
+        from ecgedge.compress.qat import prepared_from_checkpoint
+
+        return prepared_from_checkpoint(self.qat_checkpoint, self.source.image_size)[0]
+
 
 def export_onnx(ctx: _Context, precision: str, path: Path) -> Path:
     """ONNX fp32, or int8 (static QDQ) quantised from the fp32 file written first."""
@@ -107,7 +121,7 @@ def export_onnx(ctx: _Context, precision: str, path: Path) -> Path:
     if ctx.qat:
         from ecgedge.compress.qat import export_qat_onnx
 
-        return export_qat_onnx(ctx.source, path)
+        return export_qat_onnx(ctx.source, path, ctx.qat_prepared)
     fp32 = ctx.written.get(("onnx", "fp32"))
     if fp32 is None:
         raise EcgEdgeError("ONNX int8 needs the fp32 ONNX file first")
@@ -123,7 +137,7 @@ def export_tflite(ctx: _Context, precision: str, path: Path) -> Path:
     if ctx.qat:
         from ecgedge.compress.qat import export_qat_tflite
 
-        return export_qat_tflite(ctx.source, path)
+        return export_qat_tflite(ctx.source, path, ctx.qat_prepared)
     return tflite_format.export_tflite_int8(ctx.source, path, ctx.data.calib)
 
 
@@ -196,7 +210,6 @@ def export_model(
 ) -> list[ExportedModel]:
     """Export ``run_dir``'s best checkpoint to ``out_dir`` in every format (fp32, plus int8 if asked)."""
     import numpy as np
-    import torch
 
     from ecgedge.export.calibration import calibration_data
     from ecgedge.export.metadata import RR_INPUT, build_metadata, image_input, write_onnx_metadata, write_tflite_metadata
@@ -217,16 +230,15 @@ def export_model(
     check = data.check
     rr_check = check.rr if source.rr_features else None
     reference = torch_logits(source.model, check.images, rr_check)
+    ctx = _Context(source, data, out_dir, onnx_ptq=onnx_ptq)
     qat_reference = None
-    if source.extra.get("qat") and int8:
+    if ctx.qat and int8:
         # a QAT int8 file must compute what the checkpoint's int8 simulation computes
         from ecgedge.compress.rebuild import load_checkpoint_model
 
-        qat_model = load_checkpoint_model(torch.load(source.checkpoint, map_location="cpu", weights_only=False), source.checkpoint)
-        qat_reference = torch_logits(qat_model, check.images, rr_check)
+        qat_reference = torch_logits(load_checkpoint_model(ctx.qat_checkpoint, source.checkpoint), check.images, rr_check)
     complexity = model_complexity(source)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = _Context(source, data, out_dir, onnx_ptq=onnx_ptq)
     h, w = source.image_size
     versions = package_versions("torch", "onnx", "onnxscript", "onnxruntime", "litert-torch", "ai-edge-litert", "torchao", "nncf", "numpy")
     results: list[ExportedModel] = []
