@@ -56,13 +56,7 @@ def load_run(run_dir: Path) -> Run:
         if not run_dir.is_file():
             raise EcgEdgeError(f"{run_dir} not found.")
         return _load_model_file(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    if not metrics_path.is_file():
-        raise EcgEdgeError(f"{metrics_path} not found: run `ecgedge evaluate {run_dir}` first")
-    metrics = _read_json(metrics_path)
-    if not isinstance(metrics, dict) or (missing := [k for k in METRIC_KEYS if k not in metrics]):
-        what = f"lacks {missing}" if isinstance(metrics, dict) else "is not a JSON object"
-        raise EcgEdgeError(f"{metrics_path} {what}: re-run `ecgedge evaluate {run_dir}`")
+    metrics = _read_metrics(run_dir / "metrics.json", run_dir)
     config = _read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
     if config is not None and not isinstance(config, dict):
         raise EcgEdgeError(f"{run_dir / 'config.json'} must hold a JSON object")
@@ -75,13 +69,19 @@ def load_run(run_dir: Path) -> Run:
 
 
 def _load_model_file(path: Path) -> Run:
-    metrics_path = metrics_sidecar(path)
+    metrics = _read_metrics(metrics_sidecar(path), path)
+    return Run(path, path.name, {"name": path.name, "model": str(path)}, metrics, None)
+
+
+def _read_metrics(metrics_path: Path, scored: Path) -> dict:
+    """An ``aami_metrics`` dict written by ``ecgedge evaluate SCORED``, checked for its keys."""
     if not metrics_path.is_file():
-        raise EcgEdgeError(f"{metrics_path} not found: run `ecgedge evaluate {path}` first")
+        raise EcgEdgeError(f"{metrics_path} not found: run `ecgedge evaluate {scored}` first")
     metrics = _read_json(metrics_path)
     if not isinstance(metrics, dict) or (missing := [k for k in METRIC_KEYS if k not in metrics]):
-        raise EcgEdgeError(f"{metrics_path} {'lacks ' + str(missing) if isinstance(metrics, dict) else 'is not a JSON object'}: re-run `ecgedge evaluate {path}`")
-    return Run(path, path.name, {"name": path.name, "model": str(path)}, metrics, None)
+        what = f"lacks {missing}" if isinstance(metrics, dict) else "is not a JSON object"
+        raise EcgEdgeError(f"{metrics_path} {what}: re-run `ecgedge evaluate {scored}`")
+    return metrics
 
 
 # --- document blocks ---------------------------------------------------------------------------
