@@ -48,12 +48,15 @@ def finetune(
     before_eval: Callable[[], None] | None = None,
     after_eval: Callable[[], None] | None = None,
     initial_val: dict | None = None,
+    criterion: Callable | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` in place for ``epochs``; returns the history and the best epoch's weights.
 
     ``initial_val``: the validation metrics of ``model`` as given; it then competes as "epoch 0",
     so fine-tuning that only makes validation worse leaves the starting weights selected.
+    ``criterion``: the training loss (default: class-weighted cross-entropy), see
+    :class:`ecgedge.compress.distill.DistillationLoss`.
     The model is left with the *last* epoch's weights; load ``result.best_state`` for the best.
     """
     torch.manual_seed(seed)
@@ -69,7 +72,7 @@ def finetune(
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         order = np.random.default_rng([seed, epoch]).permutation(train_idx)
-        total, seen = train_epoch(model, data, order, batch_size, optimizer, scheduler, weights, device)
+        total, seen = train_epoch(model, data, order, batch_size, optimizer, scheduler, weights, device, criterion=criterion)
         train_seconds = time.perf_counter() - started
         if before_eval:
             before_eval()

@@ -20,6 +20,7 @@ DS2 (``split.test``) is never touched here; score ``OUT`` with ``ecgedge evaluat
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ecgedge.compress.distill import DistillConfig, DistillationLoss
 from ecgedge.data.aami import AAMI_CLASSES
 from ecgedge.errors import EcgEdgeError
 from ecgedge.train import runs
@@ -59,6 +61,7 @@ def compress_run(
     keep_stem: bool = True,
     round_to: int | None = 8,
     qat_weight_bits: int = 7,
+    distill: DistillConfig | None = None,
     seed: int | None = None,
     log: Callable[[str], None] | None = _stderr,
 ) -> Path:
@@ -70,7 +73,8 @@ def compress_run(
     ``train_fraction``: patient-stratified share of the run's training beats to fine-tune on
     (default: all the run used). ``keep_stem``: leave the stem convolution's output channels alone.
     ``qat_weight_bits``: 7 (default; exact in onnxruntime's x86 int8 kernels, see
-    :data:`ecgedge.compress.qat.DEFAULT_WEIGHT_BITS`) or 8.
+    :data:`ecgedge.compress.qat.DEFAULT_WEIGHT_BITS`) or 8. ``distill``: also learn the source
+    model's soft outputs in every fine-tuning step (:mod:`ecgedge.compress.distill`).
     """
     from ecgedge.compress.finetune import evaluate_val, finetune
     from ecgedge.compress.prune import check_ratio, complexity, example_inputs, prune_model
@@ -139,7 +143,9 @@ def compress_run(
     model = model.to(device)
     source_val, _ = evaluate_val(model, data, split.val, weights_t, config.eval_batch_size, device)
     log(f"source model: val macro-F1 {source_val['macro_f1']:.4f}")
-    common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, log=log)
+    # the source model as it is now, before pruning changes it in place, teaches every step
+    criterion = DistillationLoss(copy.deepcopy(model), weights_t.to(device), distill) if distill else None
+    common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, criterion=criterion, log=log)
     history: list[dict] = []
     info: dict = {
         "source_run": str(run_dir.resolve()),
@@ -149,6 +155,7 @@ def compress_run(
         "train_beats": class_counts(dataset.labels[train_idx]),
         "train_fraction": train_fraction,
         "seed": seed,
+        "distill": distill.to_dict() if distill else None,
         "source_val": _small(source_val),
         "steps": [],
     }

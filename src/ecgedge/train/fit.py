@@ -26,18 +26,20 @@ from ecgedge.train.validate import epoch_row, evaluate_val
 from ecgedge.train.sampling import class_weights
 
 
-def train_epoch(net, data: BeatTensors, order: np.ndarray, batch_size: int, optimizer, scheduler, weights, device, amp: dict | None = None, on_batch=None) -> tuple[float, int]:
+def train_epoch(net, data: BeatTensors, order: np.ndarray, batch_size: int, optimizer, scheduler, weights, device, amp: dict | None = None, on_batch=None, criterion=None) -> tuple[float, int]:
     """One pass over ``order`` in batches (class-weighted cross-entropy, a scheduler step per batch).
 
     ``amp``: ``torch.autocast`` arguments, or None for none. ``on_batch(n, loss_sum, seen)`` after
-    each batch. Returns (sum of per-beat losses, beats seen).
+    each batch. ``criterion(logits, y, x, rr)`` replaces the cross-entropy (e.g.
+    :class:`ecgedge.compress.distill.DistillationLoss`). Returns (sum of per-beat losses, beats seen).
     """
     net.train()
     total, seen = 0.0, 0
     for batch in iterate(order, batch_size):
         x, rr, y = data.get(batch, device)
         with torch.autocast(**amp) if amp else contextlib.nullcontext():
-            loss = F.cross_entropy(net(x, rr).float(), y, weight=weights)
+            logits = net(x, rr).float()
+            loss = criterion(logits, y, x, rr) if criterion else F.cross_entropy(logits, y, weight=weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
