@@ -278,19 +278,22 @@ def test_finetune_keeps_the_start_when_validation_gets_worse(tiny_run):
     assert all(torch.equal(res.best_state[k], before[k]) for k in before)
 
 
-def test_distillation_loss_is_the_teachers_disagreement():
+def test_distillation_loss_is_the_teachers_disagreement(tiny_run):
     from ecgedge.compress.distill import DistillConfig, DistillationLoss
 
-    torch.manual_seed(0)
-    teacher = create_model("resnet18", "none").eval()
-    x, y, w = torch.randn(6, 1, 32, 32), torch.tensor([0, 1, 2, 3, 4, 0]), torch.ones(5)
-    with torch.no_grad():
-        same = teacher(x, None)
-    only_teacher = DistillationLoss(teacher, w, DistillConfig(alpha=1.0, temperature=3.0))
-    assert float(only_teacher(same, y, x, None)) == pytest.approx(0.0, abs=1e-5)
-    assert float(only_teacher(same + torch.randn_like(same), y, x, None)) > 0.01
-    half = DistillationLoss(teacher, w, DistillConfig(alpha=0.5))
-    assert float(half(same, y, x, None)) == pytest.approx(0.5 * float(torch.nn.functional.cross_entropy(same, y)), rel=1e-4)
+    run_dir, ds, split = tiny_run
+    data, cpu = BeatTensors(ds), torch.device("cpu")
+    teacher = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False)).eval()
+    batch = np.sort(split.train[:6])
+    same = torch.from_numpy(predict_logits(teacher, data, batch, 256, cpu))
+    y = data.labels[torch.from_numpy(batch)]
+    only_teacher = DistillationLoss.from_teacher(teacher, data, split.train, torch.ones(5), DistillConfig(alpha=1.0, temperature=3.0))
+    assert float(only_teacher(same, y, batch)) == pytest.approx(0.0, abs=1e-5)
+    assert float(only_teacher(same + torch.randn_like(same), y, batch)) > 0.01
+    half = DistillationLoss(only_teacher.teacher_logits, torch.ones(5), DistillConfig(alpha=0.5))
+    assert float(half(same, y, batch)) == pytest.approx(0.5 * float(torch.nn.functional.cross_entropy(same, y)), rel=1e-4)
+    with pytest.raises(EcgEdgeError, match="not run on"):
+        only_teacher(same, y, np.sort(split.test[:6]))
     with pytest.raises(EcgEdgeError, match="--distill weight"):
         DistillConfig(alpha=1.5)
 
@@ -310,7 +313,7 @@ def test_distilled_finetuning_brings_a_pruned_model_back_to_its_teacher(tiny_run
     student = copy.deepcopy(teacher)
     prune_model(student, 0.75)
     before = (predict_logits(student, data, held, 256, cpu).argmax(1) == target).mean()
-    loss = DistillationLoss(teacher, torch.ones(5), DistillConfig(alpha=1.0, temperature=4.0))
+    loss = DistillationLoss.from_teacher(teacher, data, split.train, torch.ones(5), DistillConfig(alpha=1.0, temperature=4.0))
     finetune(student, data, np.sort(split.train), split.val, epochs=2, lr=3e-3, class_weights=np.ones(5), batch_size=32, criterion=loss, device=cpu)
     after = (predict_logits(student, data, held, 256, cpu).argmax(1) == target).mean()
     assert after > 0.9 and after > before, (before, after)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.train.batches import BeatTensors
+from ecgedge.train.predict import predict_logits
 
 
 @dataclass(frozen=True)
@@ -33,19 +36,30 @@ class DistillConfig:
 
 
 class DistillationLoss:
-    """``criterion(logits, y, x, rr)`` for :func:`ecgedge.train.fit.train_epoch`.
+    """``criterion(logits, y, batch)`` for :func:`ecgedge.train.fit.train_epoch`.
 
-    ``teacher`` is frozen and run in eval mode (its BatchNorm statistics are the trained ones).
+    Holds the teacher's logits for every beat it will be asked about: beats are not augmented, so
+    the frozen teacher's answer per beat never changes and is computed once, not once per epoch
+    (a teacher pass cost 3x the pruned student's whole training step).
     """
 
-    def __init__(self, teacher: torch.nn.Module, class_weights: torch.Tensor, config: DistillConfig):
-        self.teacher = teacher.eval().requires_grad_(False)
+    def __init__(self, teacher_logits: torch.Tensor, class_weights: torch.Tensor, config: DistillConfig):
+        self.teacher_logits = teacher_logits
         self.weights = class_weights
         self.config = config
 
-    def __call__(self, logits: torch.Tensor, y: torch.Tensor, x: torch.Tensor, rr: torch.Tensor | None) -> torch.Tensor:
-        with torch.no_grad():
-            target = self.teacher(x, rr).float()
+    @classmethod
+    def from_teacher(cls, teacher: torch.nn.Module, data: BeatTensors, beats: np.ndarray, class_weights: torch.Tensor, config: DistillConfig, *, batch_size: int = 512, device: torch.device = torch.device("cpu")) -> DistillationLoss:
+        """Run the (eval-mode) ``teacher`` once over ``beats``; other beats have no target (NaN)."""
+        table = torch.full((len(data.labels), teacher.num_classes), float("nan"))
+        with torch.inference_mode():
+            table[torch.from_numpy(np.asarray(beats))] = torch.from_numpy(predict_logits(teacher, data, np.asarray(beats), batch_size, device))
+        return cls(table.to(device), class_weights, config)
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor, batch: np.ndarray) -> torch.Tensor:
+        target = self.teacher_logits[torch.from_numpy(np.asarray(batch)).to(self.teacher_logits.device)]
+        if torch.isnan(target).any():
+            raise EcgEdgeError("distillation asked about beats the teacher was not run on.")
         t, a = self.config.temperature, self.config.alpha
         hard = F.cross_entropy(logits, y, weight=self.weights)
         soft = F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(target / t, dim=1), log_target=True, reduction="batchmean")

@@ -20,7 +20,6 @@ DS2 (``split.test``) is never touched here; score ``OUT`` with ``ecgedge evaluat
 
 from __future__ import annotations
 
-import copy
 import sys
 import time
 from collections.abc import Callable
@@ -143,8 +142,10 @@ def compress_run(
     model = model.to(device)
     source_val, _ = evaluate_val(model, data, split.val, weights_t, config.eval_batch_size, device)
     log(f"source model: val macro-F1 {source_val['macro_f1']:.4f}")
-    # the source model as it is now, before pruning changes it in place, teaches every step
-    criterion = DistillationLoss(copy.deepcopy(model), weights_t.to(device), distill) if distill else None
+    # the source model, before pruning changes it in place, teaches every step: its logits, once
+    criterion = None
+    if distill:
+        criterion = DistillationLoss.from_teacher(model, data, train_idx, weights_t.to(device), distill, batch_size=config.eval_batch_size, device=device)
     common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, criterion=criterion, log=log)
     history: list[dict] = []
     info: dict = {

@@ -30,7 +30,7 @@ def train_epoch(net, data: BeatTensors, order: np.ndarray, batch_size: int, opti
     """One pass over ``order`` in batches (class-weighted cross-entropy, a scheduler step per batch).
 
     ``amp``: ``torch.autocast`` arguments, or None for none. ``on_batch(n, loss_sum, seen)`` after
-    each batch. ``criterion(logits, y, x, rr)`` replaces the cross-entropy (e.g.
+    each batch. ``criterion(logits, y, batch)`` (``batch``: the beat indices) replaces the cross-entropy (e.g.
     :class:`ecgedge.compress.distill.DistillationLoss`). Returns (sum of per-beat losses, beats seen).
     """
     net.train()
@@ -39,7 +39,7 @@ def train_epoch(net, data: BeatTensors, order: np.ndarray, batch_size: int, opti
         x, rr, y = data.get(batch, device)
         with torch.autocast(**amp) if amp else contextlib.nullcontext():
             logits = net(x, rr).float()
-            loss = criterion(logits, y, x, rr) if criterion else F.cross_entropy(logits, y, weight=weights)
+            loss = criterion(logits, y, batch) if criterion else F.cross_entropy(logits, y, weight=weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
