@@ -20,6 +20,7 @@ def compress(
     qat_weight_bits: int = typer.Option(7, "--qat-weight-bits", help="QAT weight grid: 7 (exact in onnxruntime's x86 int8 kernels) or 8."),
     distill: float = typer.Option(None, "--distill", help="Also learn the source model's soft outputs: weight of that term in (0, 1], e.g. 0.5."),
     distill_temperature: float = typer.Option(4.0, "--distill-temperature", help="Softmax temperature of the distillation term."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the fine-tuning order (default: the run's)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
 ) -> None:
     """Prune channels and/or fine-tune quantisation-aware; select on DS1 validation patients only."""
@@ -29,6 +30,6 @@ def compress(
     teacher = DistillConfig(distill, distill_temperature) if distill is not None else None
     out = compress_run(
         run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction,
-        keep_stem=keep_stem, qat_weight_bits=qat_weight_bits, distill=teacher,
+        keep_stem=keep_stem, qat_weight_bits=qat_weight_bits, distill=teacher, seed=seed,
     )  # fmt: skip
     typer.echo(f"compressed run in {out}; score it with `ecgedge evaluate {out}`", err=True)
