@@ -121,6 +121,8 @@ def test_bad_ratio_is_a_one_line_error(ratio, tmp_path):
 def test_cli_bad_input(tmp_path):
     r = run_cli("compress", str(tmp_path), "--prune", "1.5", "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--prune must be in (0, 1)" in r.stderr, r.stderr
+    r = run_cli("compress", str(tmp_path), "--prune", "0.5", "--distill", "1.5", "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--distill must be in [0, 1]" in r.stderr, r.stderr
     r = run_cli("compress", str(tmp_path), "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and "nothing to do" in r.stderr, r.stderr
     r = run_cli("compress", str(tmp_path), "--qat", "-o", str(tmp_path / "out"))
@@ -141,6 +143,7 @@ def test_compress_prune_writes_a_run_that_still_predicts(tiny_run, tmp_path):
     meta = json.loads((out / runs.CONFIG).read_text())
     step = meta["compress"]["steps"][0]
     assert step["after"]["params"] < 0.6 * step["before"]["params"] and step["after"]["macs"] < step["before"]["macs"]
+    assert meta["compress"]["distill"] == {"alpha": 1.0, "temperature": 4.0}  # taught by the source model by default
     history = json.loads((out / runs.HISTORY).read_text())
     assert [h["epoch"] for h in history] == [1, 2] and history[0]["phase"] == "prune"
 
@@ -294,7 +297,7 @@ def test_distillation_loss_is_the_teachers_disagreement(tiny_run):
     assert float(half(same, y, batch)) == pytest.approx(0.5 * float(torch.nn.functional.cross_entropy(same, y)), rel=1e-4)
     with pytest.raises(EcgEdgeError, match="not run on"):
         only_teacher(same, y, np.sort(split.test[:6]))
-    with pytest.raises(EcgEdgeError, match="--distill weight"):
+    with pytest.raises(EcgEdgeError, match=r"--distill must be in \[0, 1\]"):
         DistillConfig(alpha=1.5)
 
 

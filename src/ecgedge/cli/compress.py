@@ -18,7 +18,7 @@ def compress(
     train_fraction: float = typer.Option(None, "--train-fraction", help="Patient-stratified share of the run's training beats to fine-tune on."),
     keep_stem: bool = typer.Option(True, "--keep-stem/--prune-stem", help="Keep the stem convolution's output channels."),
     qat_weight_bits: int = typer.Option(7, "--qat-weight-bits", help="QAT weight grid: 7 (exact in onnxruntime's x86 int8 kernels) or 8."),
-    distill: float = typer.Option(None, "--distill", help="Also learn the source model's soft outputs: weight of that term in (0, 1], e.g. 0.5."),
+    distill: float = typer.Option(1.0, "--distill", help="Weight in [0, 1] of the source model's soft outputs in the fine-tuning loss (the rest: labels); 0 = labels only."),
     distill_temperature: float = typer.Option(4.0, "--distill-temperature", help="Softmax temperature of the distillation term."),
     seed: int = typer.Option(None, "--seed", help="Seed of the fine-tuning order (default: the run's)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
@@ -27,7 +27,7 @@ def compress(
     from ecgedge.compress import compress_run
     from ecgedge.compress.distill import DistillConfig
 
-    teacher = DistillConfig(distill, distill_temperature) if distill is not None else None
+    teacher = DistillConfig(distill, distill_temperature) if distill != 0 else None
     out = compress_run(
         run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction,
         keep_stem=keep_stem, qat_weight_bits=qat_weight_bits, distill=teacher, seed=seed,

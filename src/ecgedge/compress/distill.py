@@ -22,12 +22,12 @@ from ecgedge.train.predict import predict_logits
 
 @dataclass(frozen=True)
 class DistillConfig:
-    alpha: float = 0.5  # weight of the teacher term; 0 = labels only
+    alpha: float = 1.0  # weight of the teacher term (1: the teacher alone, the most faithful copy)
     temperature: float = 4.0
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha <= 1:
-            raise EcgEdgeError(f"--distill weight must be in (0, 1], got {self.alpha}.")
+            raise EcgEdgeError(f"--distill must be in [0, 1] (0: labels only), got {self.alpha}.")
         if not self.temperature > 0:
             raise EcgEdgeError(f"--distill-temperature must be positive, got {self.temperature}.")
 

@@ -60,7 +60,7 @@ def compress_run(
     keep_stem: bool = True,
     round_to: int | None = 8,
     qat_weight_bits: int = 7,
-    distill: DistillConfig | None = None,
+    distill: DistillConfig | None = DistillConfig(),
     seed: int | None = None,
     log: Callable[[str], None] | None = _stderr,
 ) -> Path:
@@ -72,8 +72,10 @@ def compress_run(
     ``train_fraction``: patient-stratified share of the run's training beats to fine-tune on
     (default: all the run used). ``keep_stem``: leave the stem convolution's output channels alone.
     ``qat_weight_bits``: 7 (default; exact in onnxruntime's x86 int8 kernels, see
-    :data:`ecgedge.compress.qat.DEFAULT_WEIGHT_BITS`) or 8. ``distill``: also learn the source
-    model's soft outputs in every fine-tuning step (:mod:`ecgedge.compress.distill`).
+    :data:`ecgedge.compress.qat.DEFAULT_WEIGHT_BITS`) or 8. ``distill``: learn the source
+    model's soft outputs in every fine-tuning step (:mod:`ecgedge.compress.distill`; default: them
+    alone, which kept S and V F1 of a 60 %-pruned ResNet-18 within a point of the float model where
+    labels alone lost up to 5.5 points); None: labels only.
     """
     from ecgedge.compress.finetune import evaluate_val, finetune
     from ecgedge.compress.prune import check_ratio, complexity, example_inputs, prune_model
