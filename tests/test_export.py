@@ -254,13 +254,20 @@ def test_report_compares_float_and_int8(exported, run_dir, mitdb_dir, tmp_path):
     shutil.copytree(run_dir, run)
     pred = predict_model_file(files[("onnx", "fp32")].path, "DS2", mitdb_dir)  # DS2 beats of this run
     ds = prepare_dataset(mitdb_dir, get_preset("edge"), RECORDS)
-    float_metrics = aami_metrics(pred.labels, load_runtime(run).predict(np.asarray(ds.images[pred.index])).argmax(1))
+    float_logits = load_runtime(run).predict(np.asarray(ds.images[pred.index]))
+    float_metrics = aami_metrics(pred.labels, float_logits.argmax(1))
     (run / "metrics.json").write_text(json.dumps(float_metrics))
+    np.savez(run / "predictions_DS2.npz", index=pred.index, labels=pred.labels, preds=float_logits.argmax(1), logits=float_logits)
     paths = [files[(fmt, "int8")].path for fmt in ("onnx", "tflite")]
+    same_as_float = {}
     for path in paths:
         res = run_cli("evaluate", str(path), "--split", "DS2", "--data-dir", str(mitdb_dir))
         assert res.returncode == 0, res.stderr
         assert json.loads(Path(f"{path}.metrics.json").read_text())["model"] == str(path)
+        file_preds = load_runtime(path).predict(np.asarray(ds.images[pred.index])).argmax(1)
+        with np.load(f"{path}.predictions_DS2.npz") as kept:
+            assert np.array_equal(kept["index"], pred.index) and np.array_equal(kept["preds"], file_preds)
+        same_as_float[path] = float(np.mean(file_preds == float_logits.argmax(1)))
     from ecgedge.report import write_report
 
     write_report([run, *paths], tmp_path / "rep", latency=True, calls=40)  # in process: the tiny arch is registered here
@@ -275,6 +282,7 @@ def test_report_compares_float_and_int8(exported, run_dir, mitdb_dir, tmp_path):
     for r, path in zip(rows[1:], paths):
         m = json.loads(Path(f"{path}.metrics.json").read_text())
         assert r["precision"] == "int8" and r["quantization"] == "ptq" and r["agreement"] == m["agreement"]
+        assert r["agreement_with_baseline"] == pytest.approx(same_as_float[path]) and r["agreement_with_baseline"] > 0.9
         assert r["delta_macro_f1"] == pytest.approx(m["macro_f1"] - float_metrics["macro_f1"])
         assert r["latency"]["median_ms"] > 0 and r["latency"]["batch"] == 1 and r["latency"]["threads"] == 1
         assert r["speedup"] == pytest.approx(rows[0]["latency"]["median_ms"] / r["latency"]["median_ms"])

@@ -78,8 +78,24 @@ def test_two_runs(runs, tmp_path):
     assert [r["label"] for r in summary["models"]] == ["baseline <cnn>", "r2"]
     assert summary["models"][0]["size_bytes"] is None and summary["models"][1]["size_bytes"] == 12345
     assert summary["models"][1]["params"] is None and summary["models"][1]["latency"] is None
+    assert summary["models"][1]["agreement_with_baseline"] is None  # no predictions files: no agreement claimed
     with pytest.raises(EcgEdgeError, match="model file was not found"):
         write_report([base, better], tmp_path / "timed", latency=True)
+
+
+def test_same_as_baseline_from_the_predictions(runs, tmp_path):
+    base, better = runs
+    p1, p2 = np.array([0, 0, 0, 0, 1, 1, 0, 2, 1, 3, 0]), np.array([0, 0, 0, 0, 0, 1, 1, 2, 1, 3, 4])
+    for run, p in ((base, p1), (better, p2)):
+        np.savez(run / "predictions_DS2.npz", index=np.arange(11), labels=Y_TRUE, preds=p, logits=np.eye(5)[p])
+    write_report([base, better], tmp_path / "out")
+    rows = json.loads((tmp_path / "out" / "report.json").read_text())["models"]
+    assert [r["agreement_with_baseline"] for r in rows] == [1.0, pytest.approx(np.mean(p1 == p2))]
+    assert f"{np.mean(p1 == p2):.2%}" in (tmp_path / "out" / "report.md").read_text()
+    # other beats (or no predictions) on one side: no agreement claimed
+    np.savez(better / "predictions_DS2.npz", index=np.arange(1, 12), labels=Y_TRUE, preds=p2, logits=np.eye(5)[p2])
+    write_report([base, better], tmp_path / "out2")
+    assert json.loads((tmp_path / "out2" / "report.json").read_text())["models"][1]["agreement_with_baseline"] is None
 
 
 def test_single_run_has_no_comparison(runs, tmp_path):

@@ -75,15 +75,13 @@ def evaluate(
     exported = run_dir.is_file() and run_dir.suffix.lower() in (".onnx", ".tflite")
     with progress_bar() as progress:
         if exported:
-            from ecgedge.export.validate import evaluate_model_file
+            from ecgedge.export.validate import evaluate_with_predictions, keep_scores
 
-            from ecgedge.report.html import metrics_sidecar
-
-            metrics = evaluate_model_file(run_dir, split, data_dir, progress)
-            try:  # what `ecgedge report FILE` reads
-                metrics_sidecar(run_dir).write_text(json.dumps(metrics, indent=1))
+            metrics, pred = evaluate_with_predictions(run_dir, split, data_dir, progress)
+            try:
+                keep_scores(run_dir, metrics, pred)
             except OSError as exc:
-                typer.echo(f"warning: could not keep the metrics beside the model ({exc}); `ecgedge report` will not find them", err=True)
+                typer.echo(f"warning: could not keep the scores beside the model ({exc}); `ecgedge report` will not find them", err=True)
         else:
             from ecgedge.train.stage import evaluate_run
 
@@ -149,13 +147,12 @@ def pipeline(
 def _score_exports(run_dir: Path, out_dir: Path, set_name: str, data_dir: Path, progress) -> list[Path]:
     """Export ``run_dir`` to int8 ONNX and TFLite and score each file on ``set_name`` (sidecar metrics)."""
     from ecgedge.export import export_model
-    from ecgedge.export.validate import evaluate_model_file
-    from ecgedge.report.html import metrics_sidecar
+    from ecgedge.export.validate import evaluate_with_predictions, keep_scores
 
     files = []
     for model in export_model(run_dir, out_dir, ("onnx", "tflite"), int8=True, data_dir=data_dir):
         if model.precision == "int8":
-            metrics_sidecar(model.path).write_text(json.dumps(evaluate_model_file(model.path, set_name, data_dir, progress), indent=1))
+            keep_scores(model.path, *evaluate_with_predictions(model.path, set_name, data_dir, progress))
             files.append(model.path)
     return files
 

@@ -157,11 +157,33 @@ def float_reference(pred: SetPredictions, progress=None) -> tuple[np.ndarray | N
     return logits.argmax(1), logits, {"source": f"{ckpt} (torch)", "note": "computed: no matching predictions file"}
 
 
+def metrics_sidecar(model_file: Path) -> Path:
+    """Where ``ecgedge evaluate MODEL_FILE`` keeps its metrics (what ``ecgedge report FILE`` reads)."""
+    return Path(f"{model_file}.metrics.json")
+
+
+def predictions_sidecar(model_file: Path, set_name: str) -> Path:
+    """Where ``ecgedge evaluate MODEL_FILE`` keeps its per-beat predictions (as a run's ``predictions_<set>.npz``)."""
+    return Path(f"{model_file}.predictions_{set_name}.npz")
+
+
+def keep_scores(path: Path, metrics: dict, pred: SetPredictions) -> None:
+    """Write a scored file's metrics and predictions beside it (what ``ecgedge report FILE`` reads)."""
+    import json
+
+    metrics_sidecar(path).write_text(json.dumps(metrics, indent=1))
+    np.savez_compressed(predictions_sidecar(path, pred.set_name), index=pred.index, labels=pred.labels, preds=pred.preds, logits=pred.logits)
+
+
 def evaluate_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progress=None) -> dict:
     """AAMI metrics of an exported model on a set, plus ``agreement`` with the float model."""
+    return evaluate_with_predictions(Path(path), set_name, data_dir, progress)[0]
+
+
+def evaluate_with_predictions(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progress=None) -> tuple[dict, SetPredictions]:
+    """(:func:`evaluate_model_file`'s metrics, the per-beat predictions they were computed from)."""
     from ecgedge.evaluate import aami_metrics, agreement
 
-    path = Path(path)
     pred = predict_model_file(path, set_name, data_dir, progress)
     metrics = aami_metrics(pred.labels, pred.preds)
     md = pred.metadata
@@ -183,7 +205,7 @@ def evaluate_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None
     )
     if ref_logits is not None:
         metrics["max_abs_logit_diff"] = float(np.abs(pred.logits - ref_logits).max())
-    return metrics
+    return metrics, pred
 
 
 def _reference_with_data_dir(pred: SetPredictions, data_dir, progress):

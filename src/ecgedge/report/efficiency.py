@@ -87,12 +87,37 @@ def _checkpoint_complexity(checkpoint: Path) -> dict:
         return {}
 
 
-def comparison_rows(entries: list[tuple[str, dict]], facts: list[ModelFacts]) -> list[dict]:
-    """One record per (label, metrics) entry: accuracy, deltas against the first, agreement, and its costs."""
+def agreement_with_first(predictions: list[Path]) -> list[float | None]:
+    """Share of beats on which each model predicts what the first one does (None: no predictions
+    file on either side, or not the same beats)."""
+    import numpy as np
+
+    def load(p: Path):
+        if not p.is_file():
+            return None
+        with np.load(p) as d:
+            return d["index"], d["preds"]
+
+    first = load(predictions[0])
+    out: list[float | None] = []
+    for p in predictions:
+        other = load(p)
+        same_beats = first is not None and other is not None and np.array_equal(first[0], other[0])
+        out.append(float(np.mean(first[1] == other[1])) if same_beats else None)
+    return out
+
+
+def comparison_rows(entries: list[tuple[str, dict]], facts: list[ModelFacts], same_as_first: list[float | None] | None = None) -> list[dict]:
+    """One record per (label, metrics) entry: accuracy, deltas against the first, agreement, and its costs.
+
+    ``same_as_first``: per entry, the share of beats predicted as the first entry predicts them
+    (:func:`agreement_with_first`).
+    """
     base, base_f = entries[0][1], facts[0]
     base_ms = (base_f.latency or {}).get("median_ms")
+    same_as_first = same_as_first or [None] * len(entries)
     rows = []
-    for (label, m), f in zip(entries, facts):
+    for (label, m), f, same in zip(entries, facts, same_as_first):
         ms = (f.latency or {}).get("median_ms")
         rows.append(
             {
@@ -106,6 +131,7 @@ def comparison_rows(entries: list[tuple[str, dict]], facts: list[ModelFacts]) ->
                 "f1": {c: v["f1"] for c, v in m["per_class"].items()},
                 "agreement": m.get("agreement"),
                 "agreement_reference": (m.get("agreement_reference") or {}).get("source"),
+                "agreement_with_baseline": same,
                 "size_ratio": base_f.size_bytes / f.size_bytes if (f.size_bytes and base_f.size_bytes) else None,
                 "speedup": base_ms / ms if (base_ms and ms) else None,
             }

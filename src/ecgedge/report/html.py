@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.export.validate import metrics_sidecar, predictions_sidecar
 from ecgedge.machine import machine_info
-from ecgedge.report.efficiency import MODEL_SUFFIXES, comparison_rows, measure, model_facts
+from ecgedge.report.efficiency import MODEL_SUFFIXES, agreement_with_first, comparison_rows, measure, model_facts
 from ecgedge.report.plots import confusion_png, curves_png, tradeoff_png
 
 #: Top-level keys of an ``aami_metrics`` dict; anything else in metrics.json is an extra.
@@ -36,17 +37,20 @@ class Run:
     metrics: dict
     history: list[dict] | None
 
+    @property
+    def predictions(self) -> Path:
+        """The per-beat predictions behind ``metrics`` (may be missing: older scores)."""
+        set_name = self.metrics.get("set", "DS2")
+        if self.path.suffix.lower() in MODEL_SUFFIXES:
+            return predictions_sidecar(self.path, set_name)
+        return self.path / f"predictions_{set_name}.npz"
+
 
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise EcgEdgeError(f"cannot read {path}: {e}") from e
-
-
-def metrics_sidecar(model_file: Path) -> Path:
-    """Where ``ecgedge evaluate MODEL_FILE`` keeps its metrics."""
-    return Path(f"{model_file}.metrics.json")
 
 
 def load_run(run_dir: Path) -> Run:
@@ -162,7 +166,7 @@ def _millions(n: int | None) -> str:
 
 
 def _efficiency(rows: list[dict], latency_note: str | None) -> list[Block]:
-    header = ["model", "runtime", "precision", "MB", "params", "MACs", "median ms", "speed-up", "macro-F1", "Δ macro-F1", "Δ jκ", "agreement"]
+    header = ["model", "runtime", "precision", "MB", "params", "MACs", "median ms", "speed-up", "macro-F1", "Δ macro-F1", "Δ jκ", "agreement", "same as baseline"]
     table = []
     for r in rows:
         lat = r["latency"] or {}
@@ -173,6 +177,7 @@ def _efficiency(rows: list[dict], latency_note: str | None) -> list[Block]:
                 f"{lat['median_ms']:.3f}" if lat else DASH, f"{r['speedup']:.2f}x" if r["speedup"] else DASH,
                 f"{r['macro_f1']:.4f}", f"{r['delta_macro_f1']:+.4f}", f"{r['delta_jk']:+.4f}",
                 DASH if r["agreement"] is None else f"{r['agreement']:.2%}",
+                DASH if r["agreement_with_baseline"] is None else f"{r['agreement_with_baseline']:.2%}",
             ]
         )  # fmt: skip
     blocks: list[Block] = [
@@ -180,7 +185,9 @@ def _efficiency(rows: list[dict], latency_note: str | None) -> list[Block]:
         Para(
             "MB: the file a gateway loads (a run: its checkpoint). MACs: multiply-accumulates per beat. "
             "Agreement: share of beats where the model predicts what its reference predicts (an export's source "
-            "run; for a QAT export, that run's int8 simulation). "
+            "run; for a QAT export, that run's int8 simulation). Same as baseline: share of beats where it predicts what "
+            "the first row predicts (needs both models' predictions: a run's predictions_<set>.npz, a file's "
+            "FILE.predictions_<set>.npz from `ecgedge evaluate FILE`). "
             + (latency_note or "Latency not measured: pass --latency.")
         ),
         Table(header, table),
@@ -303,7 +310,7 @@ def write_report(run_dirs: list[Path], out_dir: Path, *, latency: bool = False, 
                 f"Latency: median of {calls} calls per model, batch 1, {threads} thread(s), all models timed in one "
                 "interleaved session on this machine (speed-up against the first row)."
             )
-        rows = comparison_rows([(r.label, r.metrics) for r in runs], facts)
+        rows = comparison_rows([(r.label, r.metrics) for r in runs], facts, agreement_with_first([r.predictions for r in runs]))
         blocks += _efficiency(rows, note)
         summary = {"baseline": runs[0].label, "latency_note": note, "machine": machine_info(), "models": rows}
         (out_dir / "report.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
