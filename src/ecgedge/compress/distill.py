@@ -40,7 +40,7 @@ class DistillationLoss:
 
     Holds the teacher's logits for every beat it will be asked about: beats are not augmented, so
     the frozen teacher's answer per beat never changes and is computed once, not once per epoch
-    (a teacher pass cost 3x the pruned student's whole training step).
+    (running the float ResNet-18 on every batch halved a 60 %-pruned student's training speed).
     """
 
     def __init__(self, teacher_logits: torch.Tensor, class_weights: torch.Tensor, config: DistillConfig):
