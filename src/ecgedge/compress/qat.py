@@ -55,6 +55,13 @@ QAT_PROGRAM = "qat_int8.pt2"
 DEFAULT_WEIGHT_BITS = 7
 
 
+def check_weight_bits(weight_bits: int) -> int:
+    """The QAT weight grid asked for, if it is one this route supports (7 or 8 bits)."""
+    if weight_bits not in (7, 8):
+        raise EcgEdgeError(f"--qat-weight-bits must be 7 or 8, got {weight_bits}.")
+    return int(weight_bits)
+
+
 def quantizer_description(weight_bits: int) -> str:
     return f"torchao XNNPACKQuantizer: symmetric per-channel {weight_bits}-bit weights (int8 storage), int8 asymmetric per-tensor activations (QAT)"
 
@@ -78,9 +85,7 @@ __all__ = [
 def _quantizer(weight_bits: int = DEFAULT_WEIGHT_BITS):
     from torchao.testing.pt2e._xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
 
-    if weight_bits not in (7, 8):
-        raise EcgEdgeError(f"QAT weight bits must be 7 or 8, got {weight_bits}.")
-    q = 2 ** (int(weight_bits) - 1) - 1
+    q = 2 ** (check_weight_bits(weight_bits) - 1) - 1
     config = get_symmetric_quantization_config(is_per_channel=True, is_qat=True, weight_qmin=-q, weight_qmax=q)
     with warnings.catch_warnings():  # "XNNPACKQuantizer is deprecated": still the QAT route that exports (see module doc)
         warnings.simplefilter("ignore", UserWarning)

@@ -95,8 +95,10 @@ def compress_run(
     if prune is None and not qat:
         raise EcgEdgeError("nothing to do: pass --prune RATIO and/or --qat.")
     ratio = check_ratio(prune) if prune is not None else None
-    if qat and qat_weight_bits not in (7, 8):
-        raise EcgEdgeError(f"--qat-weight-bits must be 7 or 8, got {qat_weight_bits}.")
+    if qat:  # fail before any data is loaded
+        from ecgedge.compress.qat import check_weight_bits
+
+        check_weight_bits(qat_weight_bits)
     if int(epochs) < 1:
         raise EcgEdgeError(f"--epochs must be at least 1, got {epochs}.")
     if lr is not None and not lr > 0:

@@ -177,13 +177,14 @@ def keep_scores(path: Path, metrics: dict, pred: SetPredictions) -> None:
 
 def evaluate_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progress=None) -> dict:
     """AAMI metrics of an exported model on a set, plus ``agreement`` with the float model."""
-    return evaluate_with_predictions(Path(path), set_name, data_dir, progress)[0]
+    return evaluate_with_predictions(path, set_name, data_dir, progress)[0]
 
 
 def evaluate_with_predictions(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progress=None) -> tuple[dict, SetPredictions]:
     """(:func:`evaluate_model_file`'s metrics, the per-beat predictions they were computed from)."""
     from ecgedge.evaluate import aami_metrics, agreement
 
+    path = Path(path)
     pred = predict_model_file(path, set_name, data_dir, progress)
     metrics = aami_metrics(pred.labels, pred.preds)
     md = pred.metadata

@@ -100,8 +100,7 @@ def agreement_with_first(predictions: list[Path]) -> list[float | None]:
 
     first = load(predictions[0])
     out: list[float | None] = []
-    for p in predictions:
-        other = load(p)
+    for other in [first] + [load(p) for p in predictions[1:]]:
         same_beats = first is not None and other is not None and np.array_equal(first[0], other[0])
         out.append(float(np.mean(first[1] == other[1])) if same_beats else None)
     return out
