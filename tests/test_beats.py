@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from ecgedge.data.beats import LOCAL_RR_BEATS, extract_beats, locate_beats
+from ecgedge.data.beats import WINDOW_MARGIN, extract_beats, locate_beats
+from ecgedge.preprocess.rhythm import RHYTHM_FEATURES, rhythm_features
 from ecgedge.data.records import read_annotations, read_record
 from ecgedge.preprocess import get_preset, highpass
 
@@ -35,14 +36,22 @@ def test_mlii_lead_is_chosen_by_name(mitdb_dir):
     assert np.allclose(rec.signal[:1000], ref.p_signal[:, 1], atol=1e-6)
 
 
-def test_rr_features(mitdb_dir):
+def test_beats_carry_the_rhythm_features_of_all_annotated_beats(mitdb_dir):
     ann = read_annotations(mitdb_dir, "100")
     loc = locate_beats(ann, get_preset("edge").window)
+    assert loc.rr.shape == (len(loc.samples), len(RHYTHM_FEATURES))
+    assert np.array_equal(loc.rr, rhythm_features(loc.samples, ann.fs))
     pre = np.diff(loc.samples) / ann.fs
-    assert np.allclose(loc.rr[1:, 0], pre)
-    assert np.allclose(loc.rr[:-1, 1], pre)
-    i = 50
-    assert np.isclose(loc.rr[i, 2], loc.rr[i - LOCAL_RR_BEATS + 1 : i + 1, 0].mean())
+    assert np.allclose(loc.rr[1:, 0], pre) and np.allclose(loc.rr[:-1, 1], pre)
+
+
+def test_margin_windows_hold_the_plain_window_in_their_middle(record_100):
+    cfg = get_preset("edge")
+    plain = extract_beats(record_100, cfg)
+    wide = extract_beats(record_100, cfg, margin=WINDOW_MARGIN)
+    assert wide.windows.shape == (len(plain.labels), cfg.window.length + 2 * WINDOW_MARGIN)
+    assert np.array_equal(wide.windows[:, WINDOW_MARGIN:-WINDOW_MARGIN], plain.windows)
+    assert np.array_equal(wide.samples, plain.samples)
 
 
 def test_resampled_record_keeps_annotations_on_peaks(mitdb_copy, tmp_path):

@@ -17,6 +17,7 @@ from ecgedge.compress.rebuild import channel_spec, model_from_spec
 from ecgedge.data.dataset import prepare_dataset
 from ecgedge.data.splits import make_split
 from ecgedge.errors import EcgEdgeError
+from ecgedge.preprocess.rhythm import N_RHYTHM
 from ecgedge.preprocess import get_preset
 from ecgedge.train import runs
 from ecgedge.train.batches import BeatTensors
@@ -105,7 +106,7 @@ def test_pruning_with_rr_and_prune_stem():
     assert model.backbone.conv1.out_channels == 48 and model.backbone.conv1.in_channels == 1
     assert info["after"]["macs"] < info["before"]["macs"]
     model.eval()
-    assert model(torch.rand(2, 1, 32, 32), torch.full((2, 3), 0.8)).shape == (2, 5)
+    assert model(torch.rand(2, 1, 32, 32), torch.ones((2, N_RHYTHM))).shape == (2, 5)
     rebuilt = model_from_spec({"arch": "resnet18", "num_classes": 5, "rr_features": True, "channels": channel_spec(model)})
     rebuilt.load_state_dict(model.state_dict())
 

@@ -100,7 +100,7 @@ def test_schema_is_plain_json():
     m = aami_metrics(np.array([N, S, V], dtype=np.int8), np.array([N, N, V], dtype=np.int8))
     back = json.loads(json.dumps(m, allow_nan=False))
     assert back == m
-    assert list(m) == ["classes", "n", "accuracy", "macro_f1", "j_index", "kappa", "jk", "per_class", "confusion"]
+    assert list(m) == ["classes", "n", "accuracy", "macro_f1", "j_index", "kappa", "jk", "per_class", "confusion", "four_class", "ec57"]
     assert m["classes"] == list(AAMI_CLASSES) == m["confusion"]["classes"]
     assert m["confusion"]["order"] == "rows = reference class, columns = predicted class"
     assert set(m["per_class"]["N"]) == {"se", "ppv", "fpr", "f1", "support"}
@@ -144,3 +144,46 @@ def test_bad_agreement_and_classes():
         agreement([0, 1], [0])
     with pytest.raises(EcgEdgeError, match="j index"):
         aami_metrics([0, 1], [0, 1], classes=("A", "B"))
+
+
+def _cm_to_labels(cm):
+    t, p = [], []
+    for i, row in enumerate(cm):
+        for j, k in enumerate(row):
+            t += [i] * k
+            p += [j] * k
+    return np.array(t), np.array(p)
+
+
+def test_ec57_gross_veb_and_sveb_follow_the_standards_rules():
+    #            predicted N   S   V   F   Q
+    cm = np.array([[900, 20, 10, 5, 1],  # N
+                   [30, 60, 5, 0, 0],    # S
+                   [8, 2, 80, 4, 1],     # V
+                   [6, 1, 9, 20, 0],     # F: the 9 called V are not VEB false positives
+                   [1, 1, 1, 0, 2]])     # Q: never scored
+    m = aami_metrics(*_cm_to_labels(cm))["ec57"]
+    veb, sveb = m["veb"], m["sveb"]
+    assert (veb["tp"], veb["fn"], veb["fp"]) == (80, 8 + 2 + 4 + 1, 10 + 5)
+    assert veb["negatives"] == 936 + 95
+    assert veb["se"] == pytest.approx(80 / 95) and veb["ppv"] == pytest.approx(80 / 95)
+    assert veb["fpr"] == pytest.approx(15 / 1031)
+    assert (sveb["tp"], sveb["fn"], sveb["fp"]) == (60, 35, 20 + 2 + 1)
+    assert sveb["negatives"] == 936 + 95 + 36
+    assert sveb["ppv"] == pytest.approx(60 / 83) and sveb["fpr"] == pytest.approx(23 / 1067)
+
+
+def test_four_class_figures_leave_out_reference_q_but_count_q_predictions_as_errors():
+    cm = np.array([[50, 0, 0, 0, 10], [0, 10, 0, 0, 0], [0, 0, 10, 0, 0], [0, 0, 0, 10, 0], [0, 0, 0, 0, 7]])
+    m = aami_metrics(*_cm_to_labels(cm))
+    four = m["four_class"]
+    assert four["n"] == 90 and four["accuracy"] == pytest.approx(80 / 90)
+    assert four["f1"]["S"] == four["f1"]["V"] == four["f1"]["F"] == 1.0
+    assert four["f1"]["N"] == pytest.approx(2 * 50 / (2 * 50 + 10))
+    # kappa by hand: observed 80/90; chance = (60*50 + 10*10 * 3) / 90^2 (the Q column has no row)
+    chance = (60 * 50 + 3 * 100) / 90**2
+    assert four["kappa"] == pytest.approx((80 / 90 - chance) / (1 - chance))
+    assert four["macro_f1"] == pytest.approx((four["f1"]["N"] + 3) / 4)
+    # the 5-class figures still see Q (its F1 = 2 * 1 * 7/17 / (1 + 7/17), lower than the others)
+    assert m["per_class"]["Q"]["f1"] == pytest.approx(14 / 24)
+    assert m["macro_f1"] == pytest.approx(np.mean([m["per_class"][c]["f1"] for c in AAMI_CLASSES]))

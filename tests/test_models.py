@@ -6,6 +6,7 @@ import copy
 import hashlib
 import os
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -45,8 +46,12 @@ def _no_network(monkeypatch, tmp_path):
 
 
 def _rr(batch: int) -> torch.Tensor:
-    rr = torch.tensor([[0.80, 0.90, 0.85], [float("nan"), 0.40, 0.0], [5.0, -1.0, 0.1]])
-    return rr[:batch]
+    """Rhythm features of a real-looking sequence, plus a row of garbage (NaN, inf, negatives)."""
+    from ecgedge.preprocess.rhythm import N_RHYTHM, rhythm_features
+
+    good = torch.from_numpy(rhythm_features(np.array([0, 300, 600, 800, 1150]), 360.0))[-2:]
+    bad = torch.tensor([[float("nan"), float("inf"), -1.0, 100.0] + [0.0] * (N_RHYTHM - 4)])
+    return torch.cat([good, bad])[:batch]
 
 
 def test_registry_lists_archs_and_rejects_unknown():
@@ -84,10 +89,26 @@ def test_forward_224(arch):
 
 
 def test_rr_features_are_bounded_and_finite():
-    f = M.RRFeatures()(_rr(3))
-    assert f.shape == (3, 3) and torch.isfinite(f).all()
-    assert torch.allclose(f[0], torch.tensor([0.8 / 0.85 - 1, 0.9 / 0.85 - 1, (0.85 - 0.8) / 0.25]))
-    assert (f[:, :2] <= 3.0).all() and (f[:, :2] >= -1.0).all()
+    from ecgedge.preprocess.rhythm import N_RHYTHM, RHYTHM_CENTER, RHYTHM_SCALE
+
+    rr = _rr(3)
+    f = M.RRFeatures()(rr)
+    assert f.shape == (3, N_RHYTHM) and torch.isfinite(f).all()
+    expected = (rr[0] - torch.tensor(RHYTHM_CENTER)) / torch.tensor(RHYTHM_SCALE)
+    assert torch.allclose(f[0], expected)
+    assert (f.abs() <= 6.0).all()
+
+
+def test_rhythm_only_model_ignores_the_image_and_needs_rhythm():
+    model = create_model("rhythm_mlp", "none", rr_features=True).eval()
+    rr = _rr(2)
+    with torch.no_grad():
+        a = model(torch.rand(2, 1, 32, 32), rr)
+        b = model(torch.zeros(2, 1, 32, 32), rr)
+    assert torch.equal(a, b) and a.shape == (2, 5)
+    assert sum(p.numel() for p in model.parameters()) < 1000
+    with pytest.raises(EcgEdgeError, match="--rr"):
+        create_model("rhythm_mlp", "none", rr_features=False)
 
 
 def _standin_resnet_state() -> dict[str, torch.Tensor]:

@@ -48,7 +48,7 @@ def test_tiny_training_beats_chance(tiny, tmp_path):
     torch.set_num_threads(2)
     result = fit(_config(), ds, split, split.train, tmp_path / "run")
     assert [row["epoch"] for row in result.history] == [1, 2]
-    model = create_model("resnet18", "none")
+    model = create_model("resnet18", "none", rr_features=True)
     model.load_state_dict(torch.load(tmp_path / "run" / runs.CHECKPOINTS / runs.BEST, weights_only=False)["model"])
     preds = predict_logits(model, BeatTensors(ds), split.val, 256, torch.device("cpu")).argmax(1)
     y = ds.labels[split.val]
@@ -88,6 +88,37 @@ def test_resume_continues_exactly(tiny, tmp_path, monkeypatch):
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
 
 
+def test_same_seed_same_machine_same_history(tiny, tmp_path):
+    """Reproducible: N drawn per epoch, augmentation on, two runs give the same history and weights."""
+    ds, split = tiny
+    torch.set_num_threads(2)
+    cfg = _config(epochs=2, normal_per_epoch=100, augment="all")
+    a = fit(cfg, ds, split, split.train, tmp_path / "a")
+    b = fit(cfg, ds, split, split.train, tmp_path / "b")
+    strip = lambda h: [{k: v for k, v in row.items() if k not in ("seconds", "train_beats_per_s")} for row in h]  # noqa: E731
+    assert strip(a.history) == strip(b.history)
+    wa = torch.load(tmp_path / "a" / runs.CHECKPOINTS / runs.LAST, weights_only=False)["model"]
+    wb = torch.load(tmp_path / "b" / runs.CHECKPOINTS / runs.LAST, weights_only=False)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # another seed draws other beats and augmentations: the history differs
+    c = fit(_config(epochs=1, normal_per_epoch=100, augment="all", seed=4), ds, split, split.train, tmp_path / "c")
+    assert c.history[0]["train_loss"] != a.history[0]["train_loss"]
+
+
+def test_epoch_draws_every_rare_beat_and_fresh_normal_beats(tiny):
+    from ecgedge.train.sampling import epoch_beats, epoch_size
+
+    ds, split = tiny
+    idx = split.train
+    rare = idx[ds.labels[idx] != 0]
+    e1 = epoch_beats(ds.labels, idx, 50, np.random.default_rng([0, 1]))
+    e2 = epoch_beats(ds.labels, idx, 50, np.random.default_rng([0, 2]))
+    for e in (e1, e2):
+        assert np.isin(rare, e).all() and np.sum(ds.labels[e] == 0) == 50 and len(e) == epoch_size(ds.labels, idx, 50)
+    assert set(e1[ds.labels[e1] == 0]) != set(e2[ds.labels[e2] == 0])
+    assert np.array_equal(epoch_beats(ds.labels, idx, None, np.random.default_rng(0)), idx)
+
+
 def test_class_weights_and_subsampling(tiny):
     ds, split = tiny
     w = class_weights(ds.labels, 5, "inverse")
@@ -119,7 +150,8 @@ def test_train_and_evaluate_cli(mitdb_dir, tmp_path):
     assert set(metrics["per_class"]) == {"N", "S", "V", "F", "Q"}
     for m in metrics["per_class"].values():
         assert set(m) == {"se", "ppv", "fpr", "f1", "support"}
-    assert {"accuracy", "macro_f1", "j_index", "kappa", "jk", "confusion"} <= set(metrics)
+    assert {"accuracy", "macro_f1", "j_index", "kappa", "jk", "confusion", "four_class", "ec57"} <= set(metrics)
+    assert set(metrics["ec57"]) >= {"veb", "sveb"} and metrics["four_class"]["n"] == 49673 - 7
     assert np.array(metrics["confusion"]["matrix"]).sum() == metrics["n"]
     assert (run / "metrics.json").is_file()
 

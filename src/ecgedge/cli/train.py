@@ -14,7 +14,7 @@ from ecgedge.errors import EcgEdgeError
 PRESET_HELP = "Training preset: quick (minutes on a CPU) | edge (32x32, all DS1) | paper (224x224, GPU)."
 
 
-def _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device):
+def _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch=None, augment=None):
     from ecgedge.train.config import train_preset
 
     return train_preset(
@@ -30,6 +30,8 @@ def _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_frac
         class_weighting=class_weighting,
         seed=seed,
         device=device,
+        normal_per_epoch=normal_per_epoch,
+        augment=augment,
     )
 
 
@@ -38,8 +40,10 @@ def train(
     split: str = typer.Option("inter-patient", "--split", help=" | ".join(SPLITS)),
     arch: str = typer.Option(None, "--arch", help="resnet18 | efficientnet_lite0 (default: resnet18)."),
     weights: str = typer.Option(None, "--weights", help="imagenet | none | PATH to a state dict (default: none)."),
-    rr: bool = typer.Option(None, "--rr/--no-rr", help="Add pre-/post-/local RR intervals as a second input."),
+    rr: bool = typer.Option(None, "--rr/--no-rr", help="Rhythm features (RR intervals and their ratios to the patient's running mean) as a second input."),
     epochs: int = typer.Option(None, help="Maximum epochs (early stopping may end sooner)."),
+    normal_per_epoch: int = typer.Option(None, "--normal-per-epoch", help="N beats drawn afresh each epoch (balances the classes; all N beats are seen over the run)."),
+    augment: str = typer.Option(None, "--augment", help="none | all | comma list of jitter, noise, wander, amplitude."),
     batch_size: int = typer.Option(None, "--batch-size"),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (one-cycle schedule)."),
     train_fraction: float = typer.Option(None, "--train-fraction", help="Patient-stratified share of the training beats, e.g. 0.01."),
@@ -55,10 +59,10 @@ def train(
 
 
 @user_errors
-def _train(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, data_dir, output, resume):
+def _train(preset, split, arch, weights, rr, epochs, normal_per_epoch, augment, batch_size, lr, train_fraction, class_weighting, seed, device, data_dir, output, resume):
     from ecgedge.train.stage import train_run
 
-    config = _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device)
+    config = _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch, augment)
     with progress_bar() as progress:
         result = train_run(config, resolve_data_dir(data_dir), output, resume=resume, progress=progress)
     typer.echo(f"best epoch {result.best_epoch}: validation macro-F1 {result.best_val_macro_f1:.4f}; run in {output}", err=True)
@@ -133,6 +137,8 @@ def pipeline(
     weights: str = typer.Option(None, "--weights"),
     rr: bool = typer.Option(None, "--rr/--no-rr"),
     epochs: int = typer.Option(None, help="Maximum epochs."),
+    seed: int = typer.Option(None, "--seed"),
+    augment: str = typer.Option(None, "--augment", help="none | all | comma list of jitter, noise, wander, amplitude."),
     data_dir: Path = DataDirOption,
     output: Path = typer.Option(Path("runs/pipeline"), "-o", "--output", help="Directory for this pipeline's runs and report."),
     compress: bool = typer.Option(True, "--compress/--no-compress", help="Also prune channels + fine-tune quantisation-aware (a second run)."),
@@ -169,7 +175,7 @@ def _compressed_from(compressed: Path, run_dir: Path) -> bool:
 
 
 @user_errors
-def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output, compress, prune, compress_epochs, export):
+def _pipeline(preset, split, arch, weights, rr, epochs, seed, augment, data_dir, output, compress, prune, compress_epochs, export):
     from ecgedge.data.dataset import prepare_dataset
     from ecgedge.data.download import download
     from ecgedge.data.location import default_data_dir
@@ -181,7 +187,7 @@ def _pipeline(preset, split, arch, weights, rr, epochs, data_dir, output, compre
     if data_dir is None and target == default_data_dir() and not (target / "100.hea").is_file():
         typer.echo(f"MIT-BIH not found; downloading it from PhysioNet into {target}", err=True)
         download(target)
-    config = _config(preset, split, arch, weights, rr, epochs, None, None, None, None, None, None)
+    config = _config(preset, split, arch, weights, rr, epochs, None, None, None, None, seed, None, augment=augment)
     if compress:  # fail now, not after training
         from ecgedge.compress.prune import check_ratio
 

@@ -19,6 +19,7 @@ import torch
 
 from ecgedge.train.batches import BeatTensors
 from ecgedge.train.fit import train_epoch
+from ecgedge.train.sampling import epoch_beats, epoch_size
 from ecgedge.train.validate import epoch_row, evaluate_val
 
 
@@ -50,20 +51,23 @@ def finetune(
     initial_val: dict | None = None,
     criterion: Callable | None = None,
     log: Callable[[str], None] | None = None,
+    normal_per_epoch: int | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` in place for ``epochs``; returns the history and the best epoch's weights.
 
     ``initial_val``: the validation metrics of ``model`` as given; it then competes as "epoch 0",
     so fine-tuning that only makes validation worse leaves the starting weights selected.
     ``criterion``: the training loss (default: class-weighted cross-entropy), see
-    :class:`ecgedge.compress.distill.DistillationLoss`.
+    :class:`ecgedge.compress.distill.DistillationLoss`. ``normal_per_epoch``: N beats drawn afresh
+    per epoch, as in training (:func:`ecgedge.train.sampling.epoch_beats`).
     The model is left with the *last* epoch's weights; load ``result.best_state`` for the best.
     """
     torch.manual_seed(seed)
     weights = torch.as_tensor(class_weights, dtype=torch.float32, device=device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    steps = max(1, -(-len(train_idx) // batch_size))
+    labels = data.labels.numpy()
+    steps = max(1, -(-epoch_size(labels, train_idx, normal_per_epoch) // batch_size))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
     history: list[dict] = []
     best = FinetuneResult(history, 0, -1.0, {}, {})
@@ -71,7 +75,8 @@ def finetune(
         best = FinetuneResult(history, 0, initial_val["macro_f1"], initial_val, copy.deepcopy(model.state_dict()))
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
-        order = np.random.default_rng([seed, epoch]).permutation(train_idx)
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(epoch_beats(labels, train_idx, normal_per_epoch, rng))
         total, seen = train_epoch(model, data, order, batch_size, optimizer, scheduler, weights, device, criterion=criterion)
         train_seconds = time.perf_counter() - started
         if before_eval:

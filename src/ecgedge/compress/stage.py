@@ -87,7 +87,7 @@ def compress_run(
     from ecgedge.train.batches import BeatTensors, iterate
     from ecgedge.train.config import TrainConfig
     from ecgedge.train.fit import resolve_device, seed_everything
-    from ecgedge.train.sampling import class_weights, patient_stratified_subsample
+    from ecgedge.train.sampling import patient_stratified_subsample, training_class_weights
     from ecgedge.train.stage import training_beats
 
     log = log or (lambda _m: None)
@@ -137,7 +137,7 @@ def compress_run(
         train_idx = patient_stratified_subsample(dataset.records, dataset.labels, train_idx, train_fraction, seed)
     data = BeatTensors(dataset)
     device = resolve_device(config.device)
-    cw = class_weights(dataset.labels[train_idx], len(AAMI_CLASSES), config.class_weighting)
+    cw = training_class_weights(config, dataset.labels, train_idx)
     weights_t = torch.as_tensor(cw, dtype=torch.float32)
     image_size = tuple(int(v) for v in dataset.config.to_dict()["spectrogram"]["image_size"])
     log(f"compress {run_dir.name}: {len(train_idx)} training beats, {len(split.val)} validation beats ({config.split})")
@@ -150,7 +150,7 @@ def compress_run(
     criterion = None
     if distill:
         criterion = DistillationLoss.from_teacher(model, data, train_idx, weights_t.to(device), distill, batch_size=config.eval_batch_size, device=device)
-    common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, criterion=criterion, log=log)
+    common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, criterion=criterion, log=log, normal_per_epoch=config.normal_per_epoch)
     history: list[dict] = []
     info: dict = {
         "source_run": str(run_dir.resolve()),

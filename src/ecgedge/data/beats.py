@@ -7,11 +7,13 @@ import numpy as np
 from ecgedge.data.aami import AAMI_CLASSES, SYMBOL_TO_AAMI
 from ecgedge.data.records import Annotations, Record
 from ecgedge.preprocess import PreprocessConfig, WindowConfig, highpass
+from ecgedge.preprocess.rhythm import N_RHYTHM, rhythm_features
 
 _SYMBOL_LABEL = {sym: AAMI_CLASSES.index(cls) for sym, cls in SYMBOL_TO_AAMI.items()}
 
-#: Beats averaged for the local RR mean (about 10 s of rhythm).
-LOCAL_RR_BEATS = 10
+#: Extra samples kept on each side of a beat window, so training can shift the window a little
+#: (R-peak jitter augmentation) without re-reading the record.
+WINDOW_MARGIN = 8
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,7 @@ class BeatLocations:
     record: str
     samples: np.ndarray  # int64 [n], R-peak annotation sample
     labels: np.ndarray  # int8 [n], index into AAMI_CLASSES
-    rr: np.ndarray  # float32 [n, 3] seconds: pre-RR, post-RR, local mean RR
+    rr: np.ndarray  # float32 [n, N_RHYTHM]: ecgedge.preprocess.rhythm.RHYTHM_FEATURES
     fits: np.ndarray  # bool [n]
 
     @property
@@ -38,22 +40,8 @@ class RecordBeats:
     windows: np.ndarray  # float32 [n, window.length], high-passed, millivolts
     labels: np.ndarray  # int8 [n]
     samples: np.ndarray  # int64 [n]
-    rr: np.ndarray  # float32 [n, 3]
+    rr: np.ndarray  # float32 [n, N_RHYTHM]
     dropped: np.ndarray  # int64 [5]
-
-
-def rr_features(samples: np.ndarray, fs: float) -> np.ndarray:
-    """Pre-RR, post-RR and the mean pre-RR of the last ``LOCAL_RR_BEATS`` beats, in seconds."""
-    if len(samples) < 2:
-        return np.zeros((len(samples), 3), dtype=np.float32)
-    diffs = np.diff(samples).astype(np.float64) / fs
-    pre = np.concatenate([[diffs[0]], diffs])
-    post = np.concatenate([diffs, [diffs[-1]]])
-    csum = np.concatenate([[0.0], np.cumsum(pre)])
-    idx = np.arange(len(pre))
-    start = np.maximum(0, idx + 1 - LOCAL_RR_BEATS)
-    local = (csum[idx + 1] - csum[start]) / (idx + 1 - start)
-    return np.stack([pre, post, local], axis=1).astype(np.float32)
 
 
 def locate_beats(ann: Annotations, window: WindowConfig) -> BeatLocations:
@@ -65,17 +53,23 @@ def locate_beats(ann: Annotations, window: WindowConfig) -> BeatLocations:
         record=ann.name,
         samples=samples,
         labels=labels,
-        # RR from every beat, before any is dropped, so a dropped neighbour still counts.
-        rr=rr_features(samples, ann.fs),
+        # Rhythm from every beat, before any is dropped, so a dropped neighbour still counts.
+        rr=rhythm_features(samples, ann.fs) if len(samples) else np.zeros((0, N_RHYTHM), np.float32),
         fits=(starts >= 0) & (samples + window.after <= ann.n_samples),
     )
 
 
-def extract_beats(record: Record, config: PreprocessConfig) -> RecordBeats:
-    """All AAMI beats of ``record``; windows that cross the record's ends are counted as dropped."""
+def extract_beats(record: Record, config: PreprocessConfig, margin: int = 0) -> RecordBeats:
+    """All AAMI beats of ``record``; windows that cross the record's ends are counted as dropped.
+
+    ``margin`` > 0 widens every window by that many samples on each side (the record's first and
+    last samples are repeated where the margin crosses its ends): windows ``[n, length + 2 margin]``.
+    """
     loc = locate_beats(record.annotations, config.window)
     signal = highpass(record.signal, record.fs, config.highpass_hz, config.highpass_order)
-    index = (loc.samples[loc.fits] - config.window.before)[:, None] + np.arange(config.window.length)
+    if margin:
+        signal = np.pad(signal, margin, mode="edge")
+    index = (loc.samples[loc.fits] - config.window.before)[:, None] + np.arange(config.window.length + 2 * margin)
     return RecordBeats(
         record=record.name,
         windows=signal[index],

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgedge import __version__
-from ecgedge.data.beats import extract_beats
+from ecgedge.data.beats import WINDOW_MARGIN, extract_beats
 from ecgedge.data.checksums import SUMS_FILE, check_files, read_sums, record_files, sha256_file
 from ecgedge.data.location import cache_dir
 from ecgedge.data.records import check_record, check_record_names, read_record, require_data_dir
@@ -41,10 +41,13 @@ class BeatDataset:
     labels: np.ndarray  # int8 [n]
     records: np.ndarray  # <U3 [n]
     samples: np.ndarray  # int64 [n]
-    rr: np.ndarray  # float32 [n, 3]
+    rr: np.ndarray  # float32 [n, N_RHYTHM] rhythm features (ecgedge.preprocess.rhythm)
     dropped: dict[str, np.ndarray]  # record -> int64 [5]
     path: Path | None = None
     meta: dict | None = None
+    # float16 [n, window.length + 2 * WINDOW_MARGIN] high-passed signal around each beat, for
+    # augmentation on the fly; memory-mapped; None for caches made without it.
+    windows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -86,8 +89,11 @@ def _limit_threads() -> None:
 
 def _prepare_record(data_dir: Path, name: str, config: PreprocessConfig, parts_dir: Path) -> dict:
     """Worker: one record -> ``parts_dir/NAME.npy`` images; returns the small per-beat arrays."""
-    beats = extract_beats(read_record(data_dir, name, config.lead, config.fs), config)
-    np.save(parts_dir / f"{name}.npy", beats_to_images(beats.windows, config))
+    beats = extract_beats(read_record(data_dir, name, config.lead, config.fs), config, margin=WINDOW_MARGIN)
+    centre = beats.windows[:, WINDOW_MARGIN : WINDOW_MARGIN + config.window.length]
+    np.save(parts_dir / f"{name}.npy", beats_to_images(centre, config))
+    # float16 keeps 3 significant digits of millivolts (step < 1 uV at 1 mV): below the ADC's 5 uV.
+    np.save(parts_dir / f"{name}-windows.npy", beats.windows.astype(np.float16))
     return {
         "record": name,
         "labels": beats.labels,
@@ -132,6 +138,14 @@ def _write_dataset(
         offset += size
     images.flush()
     del images
+    margin_len = config.window.length + 2 * WINDOW_MARGIN
+    windows = np.lib.format.open_memmap(tmp / "windows.npy", mode="w+", dtype=np.float16, shape=(sum(sizes), margin_len))
+    offset = 0
+    for rec, size in zip(records, sizes):
+        windows[offset : offset + size] = np.load(parts_dir / f"{rec}-windows.npy")
+        offset += size
+    windows.flush()
+    del windows
     shutil.rmtree(parts_dir)
     np.save(tmp / "labels.npy", np.concatenate([res["labels"] for res in per_record]))
     np.save(tmp / "records.npy", np.concatenate([np.full(n, r) for r, n in zip(records, sizes)]).astype("<U8"))
@@ -140,6 +154,7 @@ def _write_dataset(
     return {
         "dropped": {res["record"]: res["dropped"].tolist() for res in per_record},
         "n_beats": sum(sizes),
+        "window_margin": WINDOW_MARGIN,
         "build_seconds": round(time.perf_counter() - started, 3),
     }
 
@@ -150,6 +165,7 @@ def load_dataset(path: Path) -> BeatDataset:
     return BeatDataset(
         config=PreprocessConfig.from_dict(meta["config"]),
         images=np.load(path / "images.npy", mmap_mode="r"),
+        windows=np.load(path / "windows.npy", mmap_mode="r") if (path / "windows.npy").is_file() else None,
         dropped={r: np.asarray(v, dtype=np.int64) for r, v in meta["dropped"].items()},
         path=path,
         meta=meta,

@@ -102,7 +102,7 @@ def aami_metrics(y_true, y_pred, classes: Sequence[str] = AAMI_CLASSES) -> dict:
     s_, v_ = per_class["S"], per_class["V"]
     j_index = s_["se"] + v_["se"] + s_["ppv"] + v_["ppv"]
     kappa = _kappa(cm)
-    return {
+    out = {
         "classes": classes,
         "n": n,
         "accuracy": _div(np.trace(cm), n),
@@ -112,4 +112,74 @@ def aami_metrics(y_true, y_pred, classes: Sequence[str] = AAMI_CLASSES) -> dict:
         "jk": 0.5 * kappa + 0.125 * j_index,
         "per_class": per_class,
         "confusion": {"classes": classes, "order": CONFUSION_ORDER, "matrix": cm.tolist()},
+    }
+    if list(classes) == list(AAMI_CLASSES):
+        out["four_class"] = four_class_metrics(cm)
+        out["ec57"] = ec57_gross(cm)
+    return out
+
+
+HEADLINE_CLASSES = ("N", "S", "V", "F")
+
+
+def four_class_metrics(cm: np.ndarray) -> dict:
+    """Headline figures over N, S, V, F: the beats whose reference is Q are left out.
+
+    DS2 holds 7 Q beats (F1 0 for every model in the literature), and model selection never sees
+    any, so the 5-class macro-F1 mostly measures that noise. A beat of N/S/V/F *predicted* Q still
+    counts as wrong: the Q column stays, as a fifth "other" prediction.
+    """
+    keep = [AAMI_CLASSES.index(c) for c in HEADLINE_CLASSES]
+    sub = cm[keep]  # rows N S V F; columns N S V F Q
+    n = int(sub.sum())
+    tp = sub[np.arange(4), keep]
+    support = sub.sum(axis=1)
+    predicted = sub[:, keep].sum(axis=0)
+    f1 = {}
+    for i, c in enumerate(HEADLINE_CLASSES):
+        se, ppv = _div(tp[i], support[i]), _div(tp[i], predicted[i])
+        f1[c] = _div(2 * se * ppv, se + ppv)
+    observed = _div(tp.sum(), n)
+    chance = _div(float(support @ predicted), float(n) ** 2)
+    kappa = _div(observed - chance, 1.0 - chance)
+    # Rows 1 and 2 of HEADLINE_CLASSES are S and V.
+    j_index = _div(tp[1], support[1]) + _div(tp[2], support[2]) + _div(tp[1], predicted[1]) + _div(tp[2], predicted[2])
+    return {
+        "classes": list(HEADLINE_CLASSES),
+        "n": n,
+        "accuracy": observed,
+        "macro_f1": float(np.mean([f1[c] for c, k in zip(HEADLINE_CLASSES, support) if k > 0])),
+        "f1": f1,
+        "kappa": kappa,
+        "j_index": j_index,
+        "jk": 0.5 * kappa + 0.125 * j_index,
+    }
+
+
+def ec57_gross(cm: np.ndarray) -> dict:
+    """ANSI/AAMI EC57 gross VEB and SVEB statistics from a 5-class confusion matrix (N S V F Q).
+
+    The standard's rules, as de Chazal et al. 2004 applied them to MIT-BIH:
+    * VEB: TP = V called V; FN = V called anything else; FP = N or S called V. A fusion beat (F)
+      called V is *not* a false positive (it is partly ventricular), and reference Q beats are
+      not scored at all; FPR = FP / (reference N and S beats).
+    * SVEB: TP = S called S; FN = S called anything else; FP = N, V or F called S; reference Q
+      beats not scored; FPR = FP / (reference N, V and F beats).
+    "Gross" = counts summed over every beat of the set (the per-record average needs records).
+    """
+    i = {c: AAMI_CLASSES.index(c) for c in AAMI_CLASSES}
+
+    def stats(target: str, negatives: tuple[str, ...]) -> dict:
+        t = i[target]
+        tp = int(cm[t, t])
+        fn = int(cm[t].sum() - tp)
+        fp = int(sum(cm[i[c], t] for c in negatives))
+        neg = int(sum(cm[i[c]].sum() for c in negatives))
+        se, ppv = _div(tp, tp + fn), _div(tp, tp + fp)
+        return {"se": se, "ppv": ppv, "fpr": _div(fp, neg), "f1": _div(2 * se * ppv, se + ppv), "tp": tp, "fn": fn, "fp": fp, "negatives": neg}
+
+    return {
+        "veb": stats("V", ("N", "S")),
+        "sveb": stats("S", ("N", "V", "F")),
+        "rules": "EC57: F called V is not a VEB false positive; reference Q beats are not scored",
     }

@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.preprocess.rhythm import N_RHYTHM
 from ecgedge.export.validate import FP32_MAX_ABS_LOGIT_DIFF, INT8_MIN_TOP1_AGREEMENT, evaluate_model_file
 
 __all__ = ["ExportFormat", "ExportedModel", "FORMATS", "export_model", "export_onnx", "export_tflite", "evaluate_model_file", "parse_formats"]
@@ -273,7 +274,7 @@ def export_model(
                 inputs = [{**image_input(h, w, 1, img_q), "tensor": img["tensor"]}]
                 if source.rr_features:
                     rr_t = next(d for d in t_in if len(d["shape"]) == 2)
-                    inputs.append({**RR_INPUT, "shape": [1, 3], "tensor": rr_t["tensor"], "dtype": rr_t["dtype"], **({"quantization": rr_t["quantization"]} if "quantization" in rr_t else {})})
+                    inputs.append({**RR_INPUT, "shape": [1, N_RHYTHM], "tensor": rr_t["tensor"], "dtype": rr_t["dtype"], **({"quantization": rr_t["quantization"]} if "quantization" in rr_t else {})})
                 o = t_out[0]
                 outputs = [{"name": "logits", "tensor": o["tensor"], "dtype": o["dtype"], "shape": o["shape"], **({"quantization": o["quantization"], "to_float": "logit = (q - zero_point) * scale"} if "quantization" in o else {})}]
             quantization = None if precision == "fp32" else ("qat" if ctx.qat else "ptq")

@@ -15,6 +15,7 @@ import numpy as np
 
 from ecgedge import __version__
 from ecgedge.data.aami import AAMI_CLASSES
+from ecgedge.preprocess.rhythm import N_RHYTHM, RHYTHM_FEATURES
 from ecgedge.runtime.metadata import METADATA_KEY, sidecar_path
 
 SCHEMA = "ecgedge.model/1"
@@ -30,8 +31,10 @@ CLASS_DESCRIPTIONS = {
 RR_INPUT = {
     "name": "rr",
     "dtype": "float32",
-    "shape": ["B", 3],
-    "meaning": "pre-RR, post-RR, local mean RR interval of the beat, seconds (ecgedge.data.beats)",
+    "shape": ["B", N_RHYTHM],
+    "meaning": "rhythm features of the beat (RR intervals in seconds and their ratios), in the order of 'features'",
+    "features": list(RHYTHM_FEATURES),
+    "computed_by": "ecgedge.preprocess.rhythm.rhythm_features",
 }
 
 

@@ -41,7 +41,8 @@ class PreprocessConfig:
     highpass_order: int
     window: WindowConfig
     spectrogram: SpectrogramConfig
-    version: int = field(default=1)  # bump when the algorithm changes: it invalidates caches
+    version: int = field(default=2)  # bump when the algorithm changes: it invalidates caches
+    # 2: rhythm features (ecgedge.preprocess.rhythm) replace the 3 RR intervals; windows cached
 
     def to_dict(self) -> dict:
         return asdict(self)

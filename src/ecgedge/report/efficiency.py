@@ -142,6 +142,7 @@ def measure(facts: list[ModelFacts], threads: int = 1, calls: int = 300, seed: i
     """Time every model in one interleaved session; fills ``facts[i].latency``."""
     import numpy as np
 
+    from ecgedge.preprocess.rhythm import rhythm_features
     from ecgedge.runtime import load_runtime
     from ecgedge.runtime.latency import measure_latency
 
@@ -154,6 +155,6 @@ def measure(facts: list[ModelFacts], threads: int = 1, calls: int = 300, seed: i
     h, w = sizes.pop()
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(64, h, w), dtype=np.uint8)
-    rr = rng.uniform(0.5, 1.2, size=(64, 3)).astype(np.float32)
+    rr = rhythm_features(np.cumsum(rng.integers(200, 400, size=64)), 360.0)
     for key, lat in measure_latency(runtimes, images, rr, calls=calls).items():
         facts[int(key)].latency = {**lat.as_dict(), "threads": threads, "batch": 1}

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.preprocess.rhythm import N_RHYTHM
 from ecgedge.runtime.metadata import read_onnx_metadata_props, read_tflite_metadata
 
 __all__ = ["Runtime", "OnnxRuntime", "LiteRTRuntime", "TorchRuntime", "load_runtime", "SUFFIXES"]
@@ -86,10 +87,10 @@ class Runtime:
         x = (images.astype(np.float32) / np.float32(255.0))[:, None]
         if self.rr_features:
             if rr is None:
-                raise EcgEdgeError(f"{self.path.name} was trained with RR features: pass rr [B, 3] (seconds)")
+                raise EcgEdgeError(f"{self.path.name} was trained with rhythm features: pass rr [B, {N_RHYTHM}] (ecgedge.preprocess.rhythm)")
             rr = np.asarray(rr, dtype=np.float32)
-            if rr.shape != (len(x), 3):
-                raise EcgEdgeError(f"{self.path.name}: expected rr of shape [{len(x)}, 3], got {list(rr.shape)}")
+            if rr.shape != (len(x), N_RHYTHM):
+                raise EcgEdgeError(f"{self.path.name}: expected rr of shape [{len(x)}, {N_RHYTHM}], got {list(rr.shape)}")
         else:
             rr = None
         return np.ascontiguousarray(x), rr

@@ -22,7 +22,11 @@ class TrainConfig:
     weight_decay: float = 1e-4
     class_weighting: str = "sqrt"  # loss weights ~ (1/frequency)^p, p = 0, 0.5 or 1
     train_fraction: float = 1.0  # patient-stratified share of the training beats
-    max_n_per_record: int | None = None  # cap on N beats per training record (quick runs)
+    max_n_per_record: int | None = None  # fixed cap on N beats per training record (old quick runs)
+    # N beats drawn afresh from all training N beats every epoch (None: all of them every epoch):
+    # balances the classes per epoch while every N beat of DS1 is still seen over the run.
+    normal_per_epoch: int | None = None
+    augment: str = "none"  # none | all | comma list of ecgedge.train.augment.AUGMENTATIONS
     patience: int = 4  # epochs without a better validation macro-F1 before stopping
     seed: int = 0
     device: str = "auto"
@@ -42,17 +46,23 @@ class TrainConfig:
             raise EcgEdgeError(f"--train-fraction must be in (0, 1], got {self.train_fraction}.")
         if self.epochs < 1 or self.batch_size < 1:
             raise EcgEdgeError("--epochs and --batch-size must be at least 1.")
+        if self.normal_per_epoch is not None and self.normal_per_epoch < 1:
+            raise EcgEdgeError(f"--normal-per-epoch must be at least 1, got {self.normal_per_epoch}.")
+        from ecgedge.train.augment import parse_augment
+
+        parse_augment(self.augment)
         return self
 
 
 TRAIN_PRESETS = MappingProxyType(
     {
-        # Minutes on two CPU cores: every S/V/F/Q beat of the training records, N capped per record.
-        "quick": TrainConfig(name="quick", data_preset="edge", epochs=6, max_n_per_record=400, patience=3),
-        # The Pi-sized input on all of DS1 (CPU: tens of minutes).
-        "edge": TrainConfig(name="edge", data_preset="edge", epochs=20, patience=8),
-        # The published recipe, 224x224 images: meant for a GPU.
-        "paper": TrainConfig(name="paper", data_preset="paper", epochs=12, batch_size=64, lr=3e-4, patience=4),
+        # The main job's budget (about 10 minutes of training on two CPU cores): every S/V/F/Q beat
+        # of the DS1 training records and 4,000 fresh N beats per epoch, rhythm features.
+        "quick": TrainConfig(name="quick", data_preset="edge", epochs=8, normal_per_epoch=4000, rr_features=True, patience=4),
+        # The Pi-sized input on all of DS1, at most 60 minutes on two CPU cores.
+        "edge": TrainConfig(name="edge", data_preset="edge", epochs=24, normal_per_epoch=8000, rr_features=True, patience=8),
+        # The published recipe, 224x224 images: meant for a GPU (all DS1 beats every epoch).
+        "paper": TrainConfig(name="paper", data_preset="paper", epochs=12, batch_size=64, lr=3e-4, patience=4, rr_features=True),
     }
 )
 

@@ -23,20 +23,22 @@ from ecgedge.train.batches import BeatTensors, iterate
 from ecgedge.train.config import TrainConfig
 from ecgedge.train.models import create_model
 from ecgedge.train.validate import epoch_row, evaluate_val
-from ecgedge.train.sampling import class_weights
+from ecgedge.train.augment import Augmenter, parse_augment
+from ecgedge.train.sampling import epoch_beats, epoch_size, training_class_weights
 
 
-def train_epoch(net, data: BeatTensors, order: np.ndarray, batch_size: int, optimizer, scheduler, weights, device, amp: dict | None = None, on_batch=None, criterion=None) -> tuple[float, int]:
+def train_epoch(net, data: BeatTensors, order: np.ndarray, batch_size: int, optimizer, scheduler, weights, device, amp: dict | None = None, on_batch=None, criterion=None, rng: np.random.Generator | None = None) -> tuple[float, int]:
     """One pass over ``order`` in batches (class-weighted cross-entropy, a scheduler step per batch).
 
     ``amp``: ``torch.autocast`` arguments, or None for none. ``on_batch(n, loss_sum, seen)`` after
     each batch. ``criterion(logits, y, batch)`` (``batch``: the beat indices) replaces the cross-entropy (e.g.
-    :class:`ecgedge.compress.distill.DistillationLoss`). Returns (sum of per-beat losses, beats seen).
+    :class:`ecgedge.compress.distill.DistillationLoss`). ``rng``: draws the augmentations of
+    ``data`` (none without it). Returns (sum of per-beat losses, beats seen).
     """
     net.train()
     total, seen = 0.0, 0
     for batch in iterate(order, batch_size):
-        x, rr, y = data.get(batch, device)
+        x, rr, y = data.get(batch, device, rng)
         with torch.autocast(**amp) if amp else contextlib.nullcontext():
             logits = net(x, rr).float()
             loss = criterion(logits, y, batch) if criterion else F.cross_entropy(logits, y, weight=weights)
@@ -135,10 +137,10 @@ def fit(
     # channels_last: measured 1.25x (ResNet-18) to 1.7x (Lite0) faster CPU training at 32x32.
     model = model.to(device, memory_format=torch.channels_last)
     spec = {"arch": config.arch, "num_classes": len(AAMI_CLASSES), "rr_features": config.rr_features}
-    data = BeatTensors(dataset)
-    weights = torch.from_numpy(class_weights(dataset.labels[train_idx], len(AAMI_CLASSES), config.class_weighting)).to(device)
+    data = BeatTensors(dataset, Augmenter(dataset.config, parse_augment(config.augment)))
+    weights = torch.from_numpy(training_class_weights(config, dataset.labels, train_idx)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    per_rank = len(train_idx) // dist_info.world
+    per_rank = epoch_size(dataset.labels, train_idx, config.normal_per_epoch) // dist_info.world
     steps = max(1, -(-per_rank // config.batch_size))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.15)
     state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
@@ -162,13 +164,17 @@ def fit(
     while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
         epoch = state["epoch"] + 1
         started = time.perf_counter()
-        # Same permutation on every rank (seeded by epoch), each rank takes its own slice.
-        order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)[dist_info.rank :: dist_info.world][:per_rank]
+        # Same beats and permutation on every rank (seeded by epoch), each rank takes its own slice;
+        # augmentation draws from a stream of its own per rank, so it never shifts the order.
+        epoch_rng = np.random.default_rng([config.seed, epoch])
+        beats = epoch_beats(dataset.labels, train_idx, config.normal_per_epoch, epoch_rng)
+        order = epoch_rng.permutation(beats)[dist_info.rank :: dist_info.world][:per_rank]
+        aug_rng = np.random.default_rng([config.seed, epoch, 1, dist_info.rank])
         batch_task = progress.add_task(f"epoch {epoch}", total=per_rank) if epoch_task is not None else None
         on_batch = None if batch_task is None else (
             lambda n, total, seen, task=batch_task, epoch=epoch: progress.update(task, advance=n, description=f"epoch {epoch} loss {total / seen:.3f}")
         )
-        total, seen = train_epoch(net, data, order, config.batch_size, optimizer, scheduler, weights, device, amp, on_batch)
+        total, seen = train_epoch(net, data, order, config.batch_size, optimizer, scheduler, weights, device, amp, on_batch, rng=aug_rng)
         if batch_task is not None:
             progress.remove_task(batch_task)
         train_seconds = time.perf_counter() - started

@@ -4,8 +4,8 @@ Input
     ``x``: float tensor ``[B, 1, H, W]``, values in ``[0, 1]`` (the uint8 spectrogram / 255;
     a uint8 tensor is also accepted and divided by 255). Works at 32x32 (``edge``) and 224x224
     (``paper``); any size that is a multiple of 32 behaves identically to 224 in padding terms.
-    ``rr`` (only used with ``rr_features=True``): float ``[B, 3]`` = pre-RR, post-RR, local
-    mean RR, in seconds.
+    ``rr`` (only used with ``rr_features=True``): float ``[B, N_RHYTHM]``, the rhythm features
+    of :mod:`ecgedge.preprocess.rhythm` (RR intervals in seconds and their ratios).
 
 Why the stem is folded to one channel
     The published pipeline fed a single-channel spectrogram to an ImageNet network either by
@@ -41,11 +41,11 @@ Pretraining statistics per architecture
 
 Head
     The backbone's classifier is replaced by ``num_classes`` outputs. With ``rr_features`` the
-    RR intervals are turned into bounded, roughly unit-scale features inside the model
-    (pre/local - 1, post/local - 1, (local - 0.8 s) / 0.25 s; non-finite or non-positive values
-    replaced by the local RR, local clamped to 0.2-3 s, ratios to 0-4), passed through a tiny
-    MLP and concatenated to the pooled image features before the final linear layer. Doing it
-    in the model keeps the normalisation inside the exported graph.
+    rhythm features are centred and scaled by fixed constants inside the model (clamped to
+    +-6), passed through a small MLP and concatenated to the pooled image features before the
+    final linear layer (late fusion). Doing it in the model keeps the normalisation inside the
+    exported graph. The ``rhythm_mlp`` architecture has no image backbone at all: the same head
+    on the rhythm features alone (the ablation baseline).
 
 Weights: ``"none"``, ``"imagenet"`` or a state-dict path; see :mod:`ecgedge.train.weights`.
 The provenance is attached as ``model.weights_info`` and reported by ``model.describe()``.
@@ -61,6 +61,7 @@ import torch
 from torch import nn
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.preprocess.rhythm import MAX_RATIO, N_RHYTHM, RHYTHM_CENTER, RHYTHM_SCALE
 from ecgedge.train.weights import (
     WeightsInfo,
     fetch_torchvision_imagenet,
@@ -184,6 +185,28 @@ class ResNet18(Arch):
         return fetch_torchvision_imagenet(self._weights(), self.name)
 
 
+class _NoImage(nn.Module):
+    """A backbone that ignores the image: ``[B, 0]`` features (for the rhythm-only model)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros((x.shape[0], 0))
+
+
+@register_arch("rhythm_mlp")
+class RhythmOnly(Arch):
+    """No image at all: rhythm features -> MLP -> classes. The ablation's rhythm-alone model."""
+
+    stem_conv = ""
+    stem_bn = ""
+    native_head = ()
+    rgb_mean = IMAGENET_MEAN
+    rgb_std = IMAGENET_STD
+    needs_rhythm = True
+
+    def build_backbone(self) -> tuple[nn.Module, int]:
+        return _NoImage(), 0
+
+
 @register_arch("efficientnet_lite0")
 class EfficientNetLite0(Arch):
     stem_conv = "_conv_stem"
@@ -220,40 +243,36 @@ class EfficientNetLite0(Arch):
 
 
 class RRFeatures(nn.Module):
-    """``[B, 3]`` RR seconds (pre, post, local mean) -> ``[B, 3]`` bounded, roughly unit-scale features."""
+    """Rhythm features ``[B, N_RHYTHM]`` (:mod:`ecgedge.preprocess.rhythm`) -> unit-scale, bounded.
 
-    def __init__(self, default_local_s: float = 0.8, min_s: float = 0.2, max_s: float = 3.0, max_ratio: float = 4.0):
+    A fixed centre and scale per feature, then a clamp: the exported graph takes the raw
+    features, so the gateway computes only ``rhythm_features`` and int8 input ranges stay small.
+    """
+
+    def __init__(self, clamp: float = 6.0):
         super().__init__()
-        self.default_local_s = default_local_s
-        self.min_s = min_s
-        self.max_s = max_s
-        self.max_ratio = max_ratio
+        self.clamp = clamp
+        self.register_buffer("center", torch.tensor(RHYTHM_CENTER, dtype=torch.float32), persistent=False)
+        self.register_buffer("scale", torch.tensor(RHYTHM_SCALE, dtype=torch.float32), persistent=False)
 
     def forward(self, rr: torch.Tensor) -> torch.Tensor:
-        rr = rr.float()
-        ok = torch.isfinite(rr) & (rr > 0)
-        local = torch.where(ok[:, 2], rr[:, 2], torch.full_like(rr[:, 2], self.default_local_s))
-        local = local.clamp(self.min_s, self.max_s)
-        pre = torch.where(ok[:, 0], rr[:, 0], local)
-        post = torch.where(ok[:, 1], rr[:, 1], local)
-        pre_r = (pre / local).clamp(0.0, self.max_ratio)
-        post_r = (post / local).clamp(0.0, self.max_ratio)
-        return torch.stack([pre_r - 1.0, post_r - 1.0, (local - 0.8) / 0.25], dim=1)
+        rr = torch.nan_to_num(rr.float(), nan=1.0, posinf=MAX_RATIO, neginf=0.0)
+        return ((rr - self.center) / self.scale).clamp(-self.clamp, self.clamp)
 
 
 class ClassifierHead(nn.Module):
     """Pooled features (+ optional RR MLP) -> dropout -> linear ``num_classes``."""
 
-    def __init__(self, in_features: int, num_classes: int, rr_features: bool, dropout: float, rr_hidden: int = 16):
+    def __init__(self, in_features: int, num_classes: int, rr_features: bool, dropout: float, rr_hidden: int = 32):
         super().__init__()
-        self.rr = nn.Sequential(RRFeatures(), nn.Linear(3, rr_hidden), nn.ReLU()) if rr_features else None
+        self.rr = nn.Sequential(RRFeatures(), nn.Linear(N_RHYTHM, rr_hidden), nn.ReLU()) if rr_features else None
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(in_features + (rr_hidden if rr_features else 0), num_classes)
 
     def forward(self, feats: torch.Tensor, rr: torch.Tensor | None = None) -> torch.Tensor:
         if self.rr is not None:
             if rr is None:
-                raise ValueError("this model was built with rr_features=True: call model(x, rr) with rr [B, 3]")
+                raise ValueError(f"this model was built with rr_features=True: call model(x, rr) with rr [B, {N_RHYTHM}]")
             feats = torch.cat([feats, self.rr(rr)], dim=1)
         return self.fc(self.dropout(feats))
 
@@ -431,6 +450,8 @@ def create_model(
     spec = get_arch(arch)
     if int(num_classes) < 1:
         raise EcgEdgeError(f"num_classes must be >= 1, got {num_classes}")
+    if getattr(spec, "needs_rhythm", False) and not rr_features:
+        raise EcgEdgeError(f"{spec.name} classifies from rhythm features alone: train it with --rr")
     backbone, dim = spec.build_backbone()
     model = SpectrogramClassifier(
         arch=spec.name,

@@ -45,3 +45,30 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
     w[present] = (counts[present] / counts[present].sum()) ** -power
     w[present] /= w[present].mean()
     return w.astype(np.float32)
+
+
+def epoch_beats(labels: np.ndarray, idx: np.ndarray, normal_per_epoch: int | None, rng: np.random.Generator) -> np.ndarray:
+    """The beats of one epoch: every non-N beat of ``idx`` and ``normal_per_epoch`` N beats drawn afresh.
+
+    Sorted; ``None`` (or more than there are) keeps every N beat.
+    """
+    normal = idx[labels[idx] == N_LABEL]
+    if normal_per_epoch is None or normal_per_epoch >= len(normal):
+        return idx
+    drawn = rng.choice(normal, size=normal_per_epoch, replace=False)
+    return np.sort(np.concatenate([idx[labels[idx] != N_LABEL], drawn]))
+
+
+def epoch_size(labels: np.ndarray, idx: np.ndarray, normal_per_epoch: int | None) -> int:
+    n_normal = int(np.sum(labels[idx] == N_LABEL))
+    kept = n_normal if normal_per_epoch is None else min(normal_per_epoch, n_normal)
+    return len(idx) - n_normal + kept
+
+
+def training_class_weights(config, labels: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Loss weights of a run: from the class mix of one epoch (N as drawn per epoch), float32 [5]."""
+    counts = np.bincount(labels[idx], minlength=5).astype(np.int64)
+    if config.normal_per_epoch is not None:
+        counts[N_LABEL] = min(counts[N_LABEL], config.normal_per_epoch)
+    mix = np.repeat(np.arange(len(counts)), counts)
+    return class_weights(mix, len(counts), config.class_weighting)

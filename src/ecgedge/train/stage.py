@@ -14,7 +14,7 @@ from ecgedge.preprocess import get_preset
 from ecgedge.train import runs
 from ecgedge.train.config import TrainConfig
 from ecgedge.train.fit import FitResult, fit
-from ecgedge.train.sampling import cap_normal_beats, class_weights, patient_stratified_subsample
+from ecgedge.train.sampling import cap_normal_beats, patient_stratified_subsample, training_class_weights
 
 
 def training_beats(config: TrainConfig, dataset: BeatDataset, split: Split) -> np.ndarray:
@@ -45,7 +45,7 @@ def train_run(config: TrainConfig, data_dir: Path, run_dir: Path, resume: bool =
         "split": split.to_dict(),
         "train_beats": class_counts(dataset.labels[train_idx]),
         "val_beats": class_counts(dataset.labels[split.val]),
-        "class_weights": dict(zip(AAMI_CLASSES, map(float, class_weights(dataset.labels[train_idx], 5, config.class_weighting)))),
+        "class_weights": dict(zip(AAMI_CLASSES, map(float, training_class_weights(config, dataset.labels, train_idx)))),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }
     if int(os.environ.get("RANK", "0")) == 0:
