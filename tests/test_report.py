@@ -55,10 +55,14 @@ def test_two_runs(runs, tmp_path):
     assert html.count("data:image/png;base64,") == 4
     assert 'src="http' not in html and "<link" not in html
 
-    d_f1, d_jk = m2["macro_f1"] - m1["macro_f1"], m2["jk"] - m1["jk"]
+    # the deltas are of the 4-class (N, S, V, F) figures, which lead; the 5-class ones stay, labelled
+    d_f1 = m2["four_class"]["macro_f1"] - m1["four_class"]["macro_f1"]
+    d_jk = m2["four_class"]["jk"] - m1["four_class"]["jk"]
     assert d_f1 > 0 and d_jk > 0
     for text in (html, md):
         assert f"{d_f1:+.4f}" in text and f"{d_jk:+.4f}" in text
+        assert "macro-F1, 5 classes" in text and "SVEB Se" in text
+    assert md.index("macro-F1 (N,S,V,F)") < md.index("macro-F1, 5 classes")
     assert html.index("Comparison") < html.index("Confusion matrix")
 
     # Extras table shows the unknown top-level keys of the second run.
@@ -67,7 +71,7 @@ def test_two_runs(runs, tmp_path):
 
     header = "| metric | baseline &lt;cnn&gt; | r2 |"
     assert header in md
-    assert "| Δ macro-F1 | — |" in md
+    assert "| Δ macro-F1 (N,S,V,F) | — |" in md
     assert "![confusion matrix of r2](run2-confusion.png)" in md
     for name in ("run1-confusion.png", "run1-curves.png", "run2-confusion.png"):
         assert (tmp_path / "out" / name).read_bytes().startswith(b"\x89PNG")

@@ -107,7 +107,14 @@ def _print_metrics(metrics: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{metrics.get('set', '')}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, jκ {metrics['jk']:.4f}")
+    from ecgedge.report.efficiency import headline
+
+    h = headline(metrics)
+    table = Table(
+        title=f"{metrics.get('set', '')}: macro-F1 (N,S,V,F) {h['macro_f1_4']:.4f}, kappa {h['kappa_4']:.4f}, jκ {h['jk_4']:.4f}; "
+        f"SVEB Se {h['sveb_se']:.3f} +P {h['sveb_ppv']:.3f}, VEB Se {h['veb_se']:.3f} +P {h['veb_ppv']:.3f}; "
+        f"5 classes: macro-F1 {metrics['macro_f1']:.4f}, jκ {metrics['jk']:.4f}"
+    )
     for col in ("class", "Se", "PPV", "FPR", "F1", "support"):
         table.add_column(col, justify="right")
     for cls, m in metrics["per_class"].items():
@@ -221,5 +228,5 @@ def _pipeline(preset, split, arch, weights, rr, epochs, seed, augment, data_dir,
     for r in rows:
         agree = "" if r["agreement"] is None else f", agreement {r['agreement']:.2%}"
         lat = f", {r['latency']['median_ms']:.2f} ms/beat" if r["latency"] else ""
-        typer.echo(f"{r['label']}: macro-F1 {r['macro_f1']:.4f} ({r['delta_macro_f1']:+.4f}), {r['size_bytes'] / 1e6:.2f} MB{lat}{agree}")
+        typer.echo(f"{r['label']}: macro-F1 (N,S,V,F) {r['macro_f1_4']:.4f} ({r['delta_macro_f1_4']:+.4f}), F1 S {r['f1']['S']:.3f}, V {r['f1']['V']:.3f}, {r['size_bytes'] / 1e6:.2f} MB{lat}{agree}")
     typer.echo(f"report: {html}")

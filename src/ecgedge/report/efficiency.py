@@ -106,6 +106,25 @@ def agreement_with_first(predictions: list[Path]) -> list[float | None]:
     return out
 
 
+def headline(m: dict) -> dict:
+    """The figures a report leads with: 4-class (N, S, V, F) and EC57 gross VEB / SVEB, then 5-class.
+
+    Computed from the confusion matrix when a metrics file predates them.
+    """
+    import numpy as np
+
+    from ecgedge.evaluate.metrics import ec57_gross, four_class_metrics
+
+    cm = np.asarray(m["confusion"]["matrix"], dtype=np.int64)
+    four = m.get("four_class") or four_class_metrics(cm)
+    ec57 = m.get("ec57") or ec57_gross(cm)
+    return {
+        "macro_f1_4": four["macro_f1"], "kappa_4": four["kappa"], "jk_4": four["jk"],
+        "sveb_se": ec57["sveb"]["se"], "sveb_ppv": ec57["sveb"]["ppv"], "veb_se": ec57["veb"]["se"], "veb_ppv": ec57["veb"]["ppv"],
+        "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "jk": m["jk"],
+    }  # fmt: skip
+
+
 def comparison_rows(entries: list[tuple[str, dict]], facts: list[ModelFacts], same_as_first: list[float | None] | None = None) -> list[dict]:
     """One record per (label, metrics) entry: accuracy, deltas against the first, agreement, and its costs.
 
@@ -125,6 +144,9 @@ def comparison_rows(entries: list[tuple[str, dict]], facts: list[ModelFacts], sa
                 "accuracy": m["accuracy"],
                 "macro_f1": m["macro_f1"],
                 "jk": m["jk"],
+                "macro_f1_4": headline(m)["macro_f1_4"],
+                "kappa_4": headline(m)["kappa_4"],
+                "delta_macro_f1_4": headline(m)["macro_f1_4"] - headline(base)["macro_f1_4"],
                 "delta_macro_f1": m["macro_f1"] - base["macro_f1"],
                 "delta_jk": m["jk"] - base["jk"],
                 "f1": {c: v["f1"] for c, v in m["per_class"].items()},
