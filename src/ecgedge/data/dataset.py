@@ -103,6 +103,18 @@ def _prepare_record(data_dir: Path, name: str, config: PreprocessConfig, parts_d
     }
 
 
+def _join_parts(out: Path, parts: list[Path], dtype, row_shape: tuple[int, ...]) -> None:
+    """Concatenate per-record ``.npy`` parts into one file, a record at a time (bounded memory)."""
+    sizes = [np.load(p, mmap_mode="r").shape[0] for p in parts]
+    joined = np.lib.format.open_memmap(out, mode="w+", dtype=dtype, shape=(sum(sizes), *row_shape))
+    offset = 0
+    for part, size in zip(parts, sizes):
+        joined[offset : offset + size] = np.load(part)
+        offset += size
+    joined.flush()
+    del joined
+
+
 def _write_dataset(
     data_dir: Path, config: PreprocessConfig, records: tuple[str, ...], tmp: Path, workers: int, progress
 ) -> dict:
@@ -131,21 +143,9 @@ def _write_dataset(
     per_record = [results[r] for r in records]
     sizes = [len(res["labels"]) for res in per_record]
     height, width = config.spectrogram.image_size
-    images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(sum(sizes), height, width))
-    offset = 0
-    for rec, size in zip(records, sizes):
-        images[offset : offset + size] = np.load(parts_dir / f"{rec}.npy")
-        offset += size
-    images.flush()
-    del images
+    _join_parts(tmp / "images.npy", [parts_dir / f"{r}.npy" for r in records], np.uint8, (height, width))
     margin_len = config.window.length + 2 * WINDOW_MARGIN
-    windows = np.lib.format.open_memmap(tmp / "windows.npy", mode="w+", dtype=np.float16, shape=(sum(sizes), margin_len))
-    offset = 0
-    for rec, size in zip(records, sizes):
-        windows[offset : offset + size] = np.load(parts_dir / f"{rec}-windows.npy")
-        offset += size
-    windows.flush()
-    del windows
+    _join_parts(tmp / "windows.npy", [parts_dir / f"{r}-windows.npy" for r in records], np.float16, (margin_len,))
     shutil.rmtree(parts_dir)
     np.save(tmp / "labels.npy", np.concatenate([res["labels"] for res in per_record]))
     np.save(tmp / "records.npy", np.concatenate([np.full(n, r) for r, n in zip(records, sizes)]).astype("<U8"))
