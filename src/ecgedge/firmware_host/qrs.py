@@ -56,19 +56,20 @@ class QrsConfig:
     fs: float = 360.0
     highpass_hz: float = 0.25  # the signal R peaks are located on (the training filter, causal)
     highpass_order: int = 2
-    band_hz: tuple[float, float] = (5.0, 15.0)  # Pan-Tompkins' QRS band
+    band_hz: tuple[float, float] = (8.0, 20.0)  # tuned on DS1 (Pan-Tompkins: 5-15 Hz; 8-20 Hz passes less P and T wave)
     band_order: int = 2
     feature: str = "abs"  # "abs": |derivative| (Hamilton-Tompkins / OSEA), "square": derivative^2 (Pan-Tompkins)
     mwi_s: float = 0.150  # moving-window integration width
-    peak_halfwidth_s: float = 0.1  # an MWI candidate is the maximum of +-this
+    peak_halfwidth_s: float = 0.2  # an MWI candidate is the maximum of +-this; tuned on DS1 (0.1 s let tall P waves of 108 pre-empt the QRS)
     refractory_s: float = 0.200
     twave_s: float = 0.360  # T-wave test window after a beat
     twave_slope_ratio: float = 0.5
-    threshold: float = 0.3125  # Hamilton-Tompkins detection-threshold coefficient
+    threshold: float = 0.4  # detection-threshold coefficient; tuned on DS1 (Hamilton-Tompkins: 0.3125)
     n_levels: int = 8  # peaks averaged into the QRS / noise levels, RR intervals into the mean RR
     searchback_rr: float = 1.5  # search back after this many mean RR without a beat
     searchback_fraction: float = 0.5  # ... for a peak above this fraction of the threshold
     searchback_min_s: float = 0.360  # ... at least this long after the previous beat
+    searchback_decay: float = 0.7  # a search back that finds nothing scales the QRS level by this (ours; tuned on DS1)
     rr_max_s: float = 2.0  # RR intervals are clipped here: bounds the search-back latency
     learn_s: float = 2.0  # levels start from the per-second MWI maxima of the first seconds
     r_window_s: tuple[float, float] = (-0.25, 0.0)  # where the R peak lies relative to the MWI peak
@@ -139,6 +140,7 @@ class QrsDetector:
         self._last_r: int | None = None
         self._sb_ref: int | None = None  # the search-back timer runs from here
         self._sb_armed = False
+        self._sb_from: int | None = None  # a repeated search back looks only at peaks after this
         self._since_last: list[tuple[int, float, int, float]] = []  # noise peaks after the last beat: (c, mwi, r, slope)
         self.beats_total = 0
 
@@ -192,9 +194,9 @@ class QrsDetector:
         self._mwi_buf = np.concatenate((self._mwi_buf, mwi))
 
     def _trim(self) -> None:
-        oldest = self._scan - self._h
-        if self._pending:
-            oldest = min(oldest, self._pending[0] + min(self._r_lo, -self._mwi_n))
+        # what a candidate still to come (>= the scan position) or still pending will read
+        back = min(self._r_lo, -self._mwi_n, -self._h)
+        oldest = (self._pending[0] if self._pending else self._scan) + back
         drop = oldest - 1 - self._buf_start
         if drop > 4096:  # trim in blocks: fewer copies, same result
             self._hp_buf = self._hp_buf[drop:]
@@ -321,6 +323,7 @@ class QrsDetector:
         if self._blanked(c):
             self._sb_ref = max(self._sb_ref or 0, c)  # artefact: restart the search-back clock
             self._sb_armed = self._last_qrs is not None
+            self._sb_from = None
             self._since_last.clear()
             return
         since = None if self._last_qrs is None else c - self._last_qrs
@@ -349,18 +352,30 @@ class QrsDetector:
         self._last_slope = slope
         self._sb_ref = c
         self._sb_armed = True
+        self._sb_from = None
         self._since_last.clear()
 
     def _searchback(self, t: int, out: list[Beat]) -> None:
         self._sb_armed = False
         floor = self.config.searchback_fraction * self._threshold()
         ref = self._last_qrs if self._last_qrs is not None else -self._sb_min
+        first = ref + self._sb_min if self._sb_from is None else self._sb_from
         best = None
         for cand in self._since_last:
             c, v = cand[0], cand[1]
-            if c - ref >= self._sb_min and v > floor and (best is None or v > best[1]):
+            if c >= first and v > floor and (best is None or v > best[1]):
                 best = cand
         if best is None:
+            decay = self.config.searchback_decay
+            if decay < 1.0 and self._last_qrs is not None:
+                # a sudden drop in amplitude (electrode, posture) would otherwise silence the
+                # detector until the amplitude comes back: lower the QRS level and look again
+                # one search-back interval later, at the peaks decided since this search only
+                # (which also bounds the latency of what it finds)
+                self._qrs_levels = deque((q * decay for q in self._qrs_levels), maxlen=self.config.n_levels)
+                self._sb_ref = t
+                self._sb_from = t - self.lookahead
+                self._sb_armed = True
             return
         c, v, r, slope = best
         self._noise_levels_remove(v)
