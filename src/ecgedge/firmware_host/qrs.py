@@ -66,6 +66,7 @@ class QrsConfig:
     twave_slope_ratio: float = 0.5
     threshold: float = 0.4  # detection-threshold coefficient; tuned on DS1 (Hamilton-Tompkins: 0.3125)
     n_levels: int = 8  # peaks averaged into the QRS / noise levels, RR intervals into the mean RR
+    level_stat: str = "mean"  # "mean" or "median" of those peaks (Hamilton-Tompkins tried both)
     searchback_rr: float = 1.5  # search back after this many mean RR without a beat
     searchback_fraction: float = 0.5  # ... for a peak above this fraction of the threshold
     searchback_min_s: float = 0.360  # ... at least this long after the previous beat
@@ -288,8 +289,9 @@ class QrsDetector:
         return float(self._mwi_buf[c - self._buf_start])
 
     def _threshold(self) -> float:
-        q = float(np.mean(self._qrs_levels))
-        nz = float(np.mean(self._noise_levels))
+        stat = np.median if self.config.level_stat == "median" else np.mean
+        q = float(stat(self._qrs_levels))
+        nz = float(stat(self._noise_levels))
         return nz + self.config.threshold * (q - nz)
 
     def _rr_mean(self) -> float:
