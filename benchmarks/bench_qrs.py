@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("-o", "--output", type=Path, default=Path(__file__).parent / "results" / "qrs.json")
     args = ap.parse_args()
 
+    load_start = os.getloadavg()
     names = args.records.split(",")
     signals = {n: read_record(args.data_dir, n).signal for n in names}
     fs = 360
@@ -89,6 +90,7 @@ def main() -> None:
         "fs": fs,
         "repeats": args.repeats,
         "results": results,
+        "load_average_at_start": load_start,
         "load_average_at_end": os.getloadavg(),
         "note": args.note,
         "machine": machine_info(),
