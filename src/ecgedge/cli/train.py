@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ecgedge import jsonio
 from ecgedge.cli.common import DataDirOption, progress_bar, user_errors
 from ecgedge.data.location import resolve_data_dir
 from ecgedge.data.splits import SPLITS
@@ -87,7 +88,7 @@ def evaluate(
 
             metrics = evaluate_run(run_dir, split, data_dir, progress)
     if as_json:
-        typer.echo(json.dumps(metrics))
+        typer.echo(jsonio.dumps(metrics))
     else:
         _print_metrics(metrics)
         if exported:

@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ecgedge import jsonio
 from ecgedge.errors import EcgEdgeError
 from ecgedge.export.validate import FP32_MAX_ABS_LOGIT_DIFF, INT8_MIN_TOP1_AGREEMENT, evaluate_model_file
 
@@ -351,7 +352,7 @@ def export_model(
         "complexity": complexity,
         "files": previous + [r.as_dict() for r in results],
     }
-    manifest_path.write_text(json.dumps(manifest, indent=1))
+    jsonio.write_json(manifest_path, manifest)
     return results
 
 

@@ -169,9 +169,9 @@ def predictions_sidecar(model_file: Path, set_name: str) -> Path:
 
 def keep_scores(path: Path, metrics: dict, pred: SetPredictions) -> None:
     """Write a scored file's metrics and predictions beside it (what ``ecgedge report FILE`` reads)."""
-    import json
+    from ecgedge.jsonio import write_json
 
-    metrics_sidecar(path).write_text(json.dumps(metrics, indent=1))
+    write_json(metrics_sidecar(path), metrics)
     np.savez_compressed(predictions_sidecar(path, pred.set_name), index=pred.index, labels=pred.labels, preds=pred.preds, logits=pred.logits)
 
 

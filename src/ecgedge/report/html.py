@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecgedge import jsonio
 from ecgedge.errors import EcgEdgeError
 from ecgedge.export.validate import metrics_sidecar, predictions_sidecar
 from ecgedge.machine import machine_info
@@ -222,7 +223,7 @@ def _run_section(run: Run, prefix: str) -> list[Block]:
     if run.history and (png := curves_png(run.history)):
         blocks += [Heading("Training curves", 3), Image(f"{prefix}-curves.png", png, f"training curves of {run.label}")]
     if run.config is not None:
-        blocks.append(Code("config.json", json.dumps(run.config, indent=2, ensure_ascii=False)))
+        blocks.append(Code("config.json", jsonio.dumps(run.config, indent=2, ensure_ascii=False)))
     return blocks
 
 
@@ -313,7 +314,7 @@ def write_report(run_dirs: list[Path], out_dir: Path, *, latency: bool = False, 
         rows = comparison_rows([(r.label, r.metrics) for r in runs], facts, agreement_with_first([r.predictions for r in runs]))
         blocks += _efficiency(rows, note)
         summary = {"baseline": runs[0].label, "latency_note": note, "machine": machine_info(), "models": rows}
-        (out_dir / "report.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        jsonio.write_json(out_dir / "report.json", summary)
     for i, run in enumerate(runs, 1):
         blocks += _run_section(run, f"run{i}")
     title = "ecgedge report: " + ", ".join(r.label for r in runs)
