@@ -30,9 +30,9 @@ def user_errors(func):
 
 
 def parse_records(records: str | None) -> tuple[str, ...] | None:
-    if not records:
-        return None
-    return tuple(r.strip() for r in records.split(",") if r.strip())
+    from ecgedge.data.record_list import parse_record_list
+
+    return parse_record_list(records)
 
 
 def progress_bar():
