@@ -5,6 +5,7 @@ import sys
 
 import typer
 
+from ecgedge.disk_errors import describe, is_user_fixable
 from ecgedge.errors import EcgEdgeError
 
 DataDirOption = typer.Option(
@@ -16,7 +17,7 @@ DataDirOption = typer.Option(
 
 
 def user_errors(func):
-    """Print an EcgEdgeError as one line on stderr and exit 2, with no traceback."""
+    """Print an EcgEdgeError, or a full disk / read-only folder, as one line on stderr and exit 2, with no traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -24,6 +25,11 @@ def user_errors(func):
             return func(*args, **kwargs)
         except EcgEdgeError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            if not is_user_fixable(exc):
+                raise
+            print(f"error: {describe(exc, 'a file', 'choose another location')}", file=sys.stderr)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgedge import __version__
+from ecgedge import __version__, jsonio
 from ecgedge.data.beats import extract_beats
+from ecgedge.data.cache_errors import cache_is_verifiable, cache_write_errors, rebuild_hint
 from ecgedge.data.checksums import SUMS_FILE, check_files, read_sums, record_files, sha256_file
+from ecgedge.data.integrity import array_hashes, has_hashes, verify_arrays
 from ecgedge.data.location import cache_dir
 from ecgedge.data.records import check_record, check_record_names, read_record, require_data_dir
 from ecgedge.data.summary import BeatIndex, default_records
@@ -144,8 +146,10 @@ def _write_dataset(
     }
 
 
-def load_dataset(path: Path) -> BeatDataset:
+def load_dataset(path: Path, verify: bool = True) -> BeatDataset:
     meta = json.loads((path / META_FILE).read_text())
+    if verify and has_hashes(meta):
+        verify_arrays(path, meta, rebuild_hint(path, meta))
     arrays = {name: np.load(path / f"{name}.npy") for name in _ARRAYS}
     return BeatDataset(
         config=PreprocessConfig.from_dict(meta["config"]),
@@ -190,8 +194,15 @@ def prepare_dataset(
     root = (cache_root or cache_dir()) / "prepared"
     final = root / f"{config.name}-{dataset_key(config, sources)}"
     if (final / META_FILE).is_file() and not rebuild:
-        return load_dataset(final)
+        if cache_is_verifiable(final):
+            return load_dataset(final)
+        rebuild = True  # built before content hashes were recorded: nothing vouches for its bytes
 
+    with cache_write_errors(root):
+        return _build(data_dir, config, records, sources, root, final, workers, progress, rebuild)
+
+
+def _build(data_dir, config, records, sources, root: Path, final: Path, workers, progress, rebuild: bool) -> BeatDataset:
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{final.name}.tmp-*"):
         if not _pid_alive(stale.name.rsplit("-", 1)[-1]):
@@ -209,8 +220,9 @@ def prepare_dataset(
             "ecgedge_version": __version__,
             "numpy_version": np.__version__,
             **built,
+            "integrity": array_hashes(tmp, ("images", *_ARRAYS)),
         }
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        (tmp / META_FILE).write_text(jsonio.dumps(meta, indent=1))
         if final.exists() and (rebuild or not (final / META_FILE).is_file()):
             shutil.rmtree(final, ignore_errors=True)
         try:
@@ -221,4 +233,4 @@ def prepare_dataset(
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return load_dataset(final)
+    return load_dataset(final, verify=False)  # hashed a moment ago, while written
