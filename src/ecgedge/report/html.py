@@ -74,6 +74,9 @@ def load_run(run_dir: Path) -> Run:
 
 
 def _load_model_file(path: Path) -> Run:
+    from ecgedge.runtime.file_hash import verify_model_file
+
+    verify_model_file(path)  # a file whose bytes changed since export is not reported on
     metrics = _read_metrics(metrics_sidecar(path), path)
     return Run(path, path.name, {"name": path.name, "model": str(path)}, metrics, None)
 
