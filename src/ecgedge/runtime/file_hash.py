@@ -44,16 +44,25 @@ def verify_model_file(model: Path, warn=None) -> bool:
     Raises EcgEdgeError when the bytes differ from the recorded SHA-256.
     """
     model = Path(model)
+    stat = model.stat()
+    key = (str(model.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _checked:  # evaluate and report may ask twice in one process; hash once
+        return _checked[key]
     expected = read_sha256_sidecar(model)
     if expected is None:
         (warn or _stderr)(f"warning: {model} has no {sha256_sidecar(model).name}; its bytes cannot be checked (export it again to get one).")
+        _checked[key] = False
         return False
     if sha256_file(model) != expected:
         raise EcgEdgeError(
             f"{model} does not match the SHA-256 in {sha256_sidecar(model).name}: its bytes changed after export; "
             "export it again with `ecgedge export RUN -o DIR` or restore the file."
         )
+    _checked[key] = True
     return True
+
+
+_checked: dict[tuple[str, int, int], bool] = {}
 
 
 def _stderr(msg: str) -> None:
