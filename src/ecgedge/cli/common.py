@@ -1,5 +1,6 @@
 """Options and error handling shared by the command groups."""
 
+import contextlib
 import functools
 import sys
 
@@ -41,12 +42,17 @@ def parse_records(records: str | None) -> tuple[str, ...] | None:
     return parse_record_list(records)
 
 
+@contextlib.contextmanager
 def progress_bar():
-    """A rich progress bar on stderr, so stdout stays machine-readable."""
+    """A rich progress bar on stderr, so stdout stays machine-readable.
+
+    When the block fails, the bars are dropped instead of drawn a last time: the error is then
+    the one line the user sees.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(
+    progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -54,3 +60,11 @@ def progress_bar():
         console=Console(stderr=True),
         transient=False,
     )
+    with progress:
+        try:
+            yield progress
+        except BaseException:
+            for task in list(progress.task_ids):
+                progress.remove_task(task)
+            progress.live.transient = True
+            raise

@@ -25,7 +25,7 @@ from ecgedge.data.cache_errors import cache_is_verifiable, cache_write_errors, r
 from ecgedge.data.checksums import SUMS_FILE, check_files, read_sums, record_files, sha256_file
 from ecgedge.data.integrity import array_hashes, has_hashes, verify_arrays
 from ecgedge.data.location import cache_dir
-from ecgedge.data.records import check_record, check_record_names, read_record, require_data_dir
+from ecgedge.data.records import check_record, check_record_names, read_annotations, read_record, require_data_dir
 from ecgedge.data.summary import BeatIndex, default_records
 from ecgedge.errors import DataError
 from ecgedge.preprocess import PreprocessConfig, beats_to_images
@@ -203,6 +203,8 @@ def prepare_dataset(
 
 
 def _build(data_dir, config, records, sources, root: Path, final: Path, workers, progress, rebuild: bool) -> BeatDataset:
+    for rec in records:  # before any worker starts; a cache hit needs none (same bytes as when built)
+        read_annotations(data_dir, rec, config.lead, config.fs)
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{final.name}.tmp-*"):
         if not _pid_alive(stale.name.rsplit("-", 1)[-1]):

@@ -44,8 +44,8 @@ def verify_model_file(model: Path, warn=None) -> bool:
     Raises EcgEdgeError when the bytes differ from the recorded SHA-256.
     """
     model = Path(model)
-    stat = model.stat()
-    key = (str(model.resolve()), stat.st_size, stat.st_mtime_ns)
+    side = sha256_sidecar(model)
+    key = (str(model.resolve()), *_stamp(model), *_stamp(side))
     if key in _checked:  # evaluate and report may ask twice in one process; hash once
         return _checked[key]
     expected = read_sha256_sidecar(model)
@@ -62,7 +62,15 @@ def verify_model_file(model: Path, warn=None) -> bool:
     return True
 
 
-_checked: dict[tuple[str, int, int], bool] = {}
+_checked: dict[tuple, bool] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
 
 
 def _stderr(msg: str) -> None:
