@@ -37,7 +37,7 @@ RECORDS = "101,106"  # both DS1
 
 def assert_user_error(res, *needles):
     assert res.returncode == 2, (res.returncode, res.stderr)
-    lines = res.stderr.strip().splitlines()
+    lines = res.stderr.splitlines()  # not stripped: a blank line before the error counts too
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     assert "Traceback" not in res.stderr
     for needle in needles:

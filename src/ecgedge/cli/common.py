@@ -64,7 +64,5 @@ def progress_bar():
         try:
             yield progress
         except BaseException:
-            for task in list(progress.task_ids):
-                progress.remove_task(task)
-            progress.live.transient = True
+            progress.console.quiet = True  # no last redraw (nor its blank line) before the error
             raise
