@@ -298,6 +298,8 @@ def test_a_truncated_checkpoint_for_evaluate_and_resume(tmp_path):
     run = tmp_path / "run"
     (run).mkdir()
     (run / "config.json").write_text("{}")
+    assert_user_error(run_cli("evaluate", str(run)), "holds no training settings")
+    (run / "config.json").write_text('{"train": {}}')
     _truncated_checkpoint(run / "checkpoints" / "best.pt")
     res = run_cli("evaluate", str(run))
     assert_user_error(res, "best.pt is not a loadable checkpoint", "train")

@@ -100,6 +100,9 @@ def check_run_checkpoint(run_dir: Path) -> None:
     """The best checkpoint ``evaluate`` will score loads (a truncated one is a clean error)."""
     from ecgedge.train import runs
 
+    meta = runs.read_json(Path(run_dir) / runs.CONFIG)  # missing or invalid: a one-line error already
+    if not isinstance(meta, dict) or not isinstance(meta.get("train"), dict):
+        raise EcgEdgeError(f"{Path(run_dir) / runs.CONFIG} holds no training settings; give a run directory made by `ecgedge train`.")
     best = Path(run_dir) / runs.CHECKPOINTS / runs.BEST
     if best.is_file():
         read_checkpoint(best, f"train {run_dir} again (or restore the file).")

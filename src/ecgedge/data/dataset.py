@@ -3,7 +3,8 @@
 The cache key hashes every preprocessing parameter and the SHA-256 of every source file, so a
 changed parameter or a changed record can never be served stale. A dataset is written into a
 temporary directory and renamed into place only when complete: an interrupted run leaves no
-half cache (at most a ``.tmp-*`` directory that the next run removes).
+half cache (at most a ``.tmp-*`` directory that the next run removes). ``dataset.json`` also
+records the SHA-256 of every array, checked on every load (:mod:`ecgedge.data.integrity`).
 """
 
 import hashlib
