@@ -57,3 +57,14 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         env={**os.environ, **(env or {})},
         timeout=600,
     )
+
+
+@pytest.fixture
+def synthetic_mitdb(tmp_path):
+    """A MIT-BIH-like WFDB directory of synthetic records (see tests/synthetic_wfdb.py)."""
+    from synthetic_wfdb import write_database
+
+    def make(records=("101", "106"), n_beats: int = 300) -> Path:
+        return write_database(tmp_path / "synthetic-mitdb", tuple(records), n_beats)
+
+    return make

@@ -164,9 +164,18 @@ def test_train_and_evaluate_cli(mitdb_dir, tmp_path):
     assert "run" in html and "data:image/png;base64," in html and (tmp_path / "report" / "report.md").is_file()
 
 
+def _free_port() -> int:
+    """A port nothing listens on now (a fixed one fails when another test run or service holds it)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_torchrun_two_cpu_processes(mitdb_dir, tmp_path):
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533", "-m", "ecgedge",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()), "-m", "ecgedge",
            "train", "--preset", "quick", "--train-fraction", "0.01", "--epochs", "1", "--device", "cpu",
            "--data-dir", str(mitdb_dir), "-o", str(run)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -1,10 +1,12 @@
 """Options and error handling shared by the command groups."""
 
+import contextlib
 import functools
 import sys
 
 import typer
 
+from ecgedge.disk_errors import describe, is_user_fixable
 from ecgedge.errors import EcgEdgeError
 
 DataDirOption = typer.Option(
@@ -16,7 +18,7 @@ DataDirOption = typer.Option(
 
 
 def user_errors(func):
-    """Print an EcgEdgeError as one line on stderr and exit 2, with no traceback."""
+    """Print an EcgEdgeError, or a full disk / read-only folder, as one line on stderr and exit 2, with no traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -25,22 +27,32 @@ def user_errors(func):
         except EcgEdgeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(2) from None
+        except OSError as exc:
+            if not is_user_fixable(exc):
+                raise
+            print(f"error: {describe(exc, 'a file', 'choose another location')}", file=sys.stderr)
+            raise typer.Exit(2) from None
 
     return wrapper
 
 
 def parse_records(records: str | None) -> tuple[str, ...] | None:
-    if not records:
-        return None
-    return tuple(r.strip() for r in records.split(",") if r.strip())
+    from ecgedge.data.record_list import parse_record_list
+
+    return parse_record_list(records)
 
 
+@contextlib.contextmanager
 def progress_bar():
-    """A rich progress bar on stderr, so stdout stays machine-readable."""
+    """A rich progress bar on stderr, so stdout stays machine-readable.
+
+    When the block fails, the bars are dropped instead of drawn a last time: the error is then
+    the one line the user sees.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(
+    progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -48,3 +60,9 @@ def progress_bar():
         console=Console(stderr=True),
         transient=False,
     )
+    with progress:
+        try:
+            yield progress
+        except BaseException:
+            progress.console.quiet = True  # no last redraw (nor its blank line) before the error
+            raise

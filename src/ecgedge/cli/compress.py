@@ -4,6 +4,7 @@ from pathlib import Path
 
 import typer
 
+from ecgedge import preflight
 from ecgedge.cli.common import user_errors
 
 
@@ -27,9 +28,13 @@ def compress(
     from ecgedge.compress import compress_run
     from ecgedge.compress.distill import DistillConfig
 
+    preflight.check_lr(lr)
+    preflight.check_seed(seed)
+    preflight.check_output_dir(output)
     teacher = DistillConfig(distill, distill_temperature) if distill != 0 else None
-    out = compress_run(
-        run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction,
-        keep_stem=keep_stem, qat_weight_bits=qat_weight_bits, distill=teacher, seed=seed,
-    )  # fmt: skip
+    with preflight.removed_on_failure(output):  # a failed compress never blocks a plain retry
+        out = compress_run(
+            run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction,
+            keep_stem=keep_stem, qat_weight_bits=qat_weight_bits, distill=teacher, seed=seed,
+        )  # fmt: skip
     typer.echo(f"compressed run in {out}; score it with `ecgedge evaluate {out}`", err=True)

@@ -1,13 +1,14 @@
 """``ecgedge data``: download, verify, summarise, prepare and look at MIT-BIH."""
 
-import json
 from pathlib import Path
 
 import typer
 
+from ecgedge import jsonio
 from ecgedge.cli.common import DataDirOption, parse_records, progress_bar, user_errors
 from ecgedge.data.location import resolve_data_dir
 from ecgedge.data.splits import SPLITS, check_split_name
+from ecgedge.preflight import check_seed
 
 data_app = typer.Typer(help="Get MIT-BIH, check it, count its beats and build spectrogram datasets.", no_args_is_help=True)
 
@@ -61,10 +62,11 @@ def summary(
     from ecgedge.preprocess import get_preset
 
     check_split_name(split)
+    check_seed(seed)
     index = index_beats(resolve_data_dir(data_dir), get_preset(preset), parse_records(records))
     result = summarize(index, split, seed)
     if as_json:
-        typer.echo(json.dumps({k: result[k] for k in ("split", "sets", "dropped")}))
+        typer.echo(jsonio.dumps({k: result[k] for k in ("split", "sets", "dropped")}))
         return
     _print_summary(result)
 

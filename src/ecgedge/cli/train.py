@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ecgedge import jsonio, preflight
 from ecgedge.cli.common import DataDirOption, progress_bar, user_errors
 from ecgedge.data.location import resolve_data_dir
 from ecgedge.data.splits import SPLITS
@@ -63,7 +64,8 @@ def _train(preset, split, arch, weights, rr, epochs, normal_per_epoch, augment, 
     from ecgedge.train.stage import train_run
 
     config = _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch, augment)
-    with progress_bar() as progress:
+    preflight.check_train_options(config, output, resume)
+    with progress_bar() as progress, preflight.removed_on_failure(output, keep=preflight.resumable):
         result = train_run(config, resolve_data_dir(data_dir), output, resume=resume, progress=progress)
     typer.echo(f"best epoch {result.best_epoch}: validation macro-F1 {result.best_val_macro_f1:.4f}; run in {output}", err=True)
 
@@ -77,6 +79,12 @@ def evaluate(
 ) -> None:
     """Score a run (or an exported .onnx / .tflite file) on a set of its split (AAMI EC57 per-class Se, PPV, FPR, F1; jκ)."""
     exported = run_dir.is_file() and run_dir.suffix.lower() in (".onnx", ".tflite")
+    if exported:
+        from ecgedge.runtime.file_hash import verify_model_file
+
+        verify_model_file(run_dir)
+    else:
+        preflight.check_run_checkpoint(run_dir)
     with progress_bar() as progress:
         if exported:
             from ecgedge.export.validate import evaluate_with_predictions, keep_scores
@@ -91,7 +99,7 @@ def evaluate(
 
             metrics = evaluate_run(run_dir, split, data_dir, progress)
     if as_json:
-        typer.echo(json.dumps(metrics))
+        typer.echo(jsonio.dumps(metrics))
     else:
         _print_metrics(metrics)
         if exported:
@@ -132,6 +140,8 @@ def report(
     """Write an HTML + Markdown report of one run, or compare several models side by side (accuracy, size, MACs, latency)."""
     from ecgedge.report import write_report
 
+    if output is not None:
+        preflight.check_output_dir(output)
     out = output or ((run_dirs[0].parent if run_dirs[0].is_file() else run_dirs[0]) / "report")
     html, md = write_report(list(run_dirs), out, latency=latency, threads=threads)
     typer.echo(f"wrote {html} and {md}")
@@ -190,11 +200,14 @@ def _pipeline(preset, split, arch, weights, rr, epochs, seed, augment, data_dir,
     from ecgedge.report import write_report
     from ecgedge.train.stage import evaluate_run, train_run
 
+    preflight.check_output_dir(output)
     target = resolve_data_dir(data_dir)
     if data_dir is None and target == default_data_dir() and not (target / "100.hea").is_file():
         typer.echo(f"MIT-BIH not found; downloading it from PhysioNet into {target}", err=True)
         download(target)
     config = _config(preset, split, arch, weights, rr, epochs, None, None, None, None, seed, None, augment=augment)
+    preflight.check_seed(config.seed)
+    preflight.check_arch_and_weights(config.arch, config.weights)
     if compress:  # fail now, not after training
         from ecgedge.compress.prune import check_ratio
 

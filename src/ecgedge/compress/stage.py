@@ -31,6 +31,7 @@ import torch
 
 from ecgedge.compress.distill import DistillConfig, DistillationLoss
 from ecgedge.data.aami import AAMI_CLASSES
+from ecgedge.atomic import atomic_path
 from ecgedge.errors import EcgEdgeError
 from ecgedge.train import runs
 
@@ -234,21 +235,21 @@ def compress_run(
     ckpt_dir = out_dir / runs.CHECKPOINTS
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if qat:
-        save_qat_program(converted, ckpt_dir / QAT_PROGRAM, model.rr_features, image_size)
-    torch.save(
-        {
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "model_spec": spec,
-            "epoch": int(best_epoch),
-            "val_metrics": best_val,
-            "train_config": config.to_dict(),
-            "preprocess": dataset.config.to_dict(),
-            "run": {"split": split.to_dict()},
-            "compress": info,
-            **extra,
-        },
-        ckpt_dir / runs.BEST,
-    )
+        with atomic_path(ckpt_dir / QAT_PROGRAM) as tmp:
+            save_qat_program(converted, tmp, model.rr_features, image_size)
+    checkpoint = {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_spec": spec,
+        "epoch": int(best_epoch),
+        "val_metrics": best_val,
+        "train_config": config.to_dict(),
+        "preprocess": dataset.config.to_dict(),
+        "run": {"split": split.to_dict()},
+        "compress": info,
+        **extra,
+    }
+    with atomic_path(ckpt_dir / runs.BEST) as tmp:  # a killed run leaves no truncated best.pt
+        torch.save(checkpoint, tmp)
     out_meta = {
         **meta,
         "name": out_dir.name,

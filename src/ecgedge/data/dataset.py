@@ -3,7 +3,8 @@
 The cache key hashes every preprocessing parameter and the SHA-256 of every source file, so a
 changed parameter or a changed record can never be served stale. A dataset is written into a
 temporary directory and renamed into place only when complete: an interrupted run leaves no
-half cache (at most a ``.tmp-*`` directory that the next run removes).
+half cache (at most a ``.tmp-*`` directory that the next run removes). ``dataset.json`` also
+records the SHA-256 of every array, checked on every load (:mod:`ecgedge.data.integrity`).
 """
 
 import hashlib
@@ -19,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgedge import __version__
+from ecgedge import __version__, jsonio
 from ecgedge.data.beats import WINDOW_MARGIN, extract_beats
+from ecgedge.data.cache_errors import cache_is_verifiable, cache_write_errors, rebuild_hint
 from ecgedge.data.checksums import SUMS_FILE, check_files, read_sums, record_files, sha256_file
+from ecgedge.data.integrity import array_hashes, has_hashes, verify_arrays
 from ecgedge.data.location import cache_dir
-from ecgedge.data.records import check_record, check_record_names, read_record, require_data_dir
+from ecgedge.data.records import check_record, check_record_names, read_annotations, read_record, require_data_dir
 from ecgedge.data.summary import BeatIndex, default_records
 from ecgedge.errors import DataError
 from ecgedge.preprocess import PreprocessConfig, beats_to_images
@@ -159,8 +162,10 @@ def _write_dataset(
     }
 
 
-def load_dataset(path: Path) -> BeatDataset:
+def load_dataset(path: Path, verify: bool = True) -> BeatDataset:
     meta = json.loads((path / META_FILE).read_text())
+    if verify and has_hashes(meta):
+        verify_arrays(path, meta, rebuild_hint(path, meta))
     arrays = {name: np.load(path / f"{name}.npy") for name in _ARRAYS}
     return BeatDataset(
         config=PreprocessConfig.from_dict(meta["config"]),
@@ -206,8 +211,17 @@ def prepare_dataset(
     root = (cache_root or cache_dir()) / "prepared"
     final = root / f"{config.name}-{dataset_key(config, sources)}"
     if (final / META_FILE).is_file() and not rebuild:
-        return load_dataset(final)
+        if cache_is_verifiable(final):
+            return load_dataset(final)
+        rebuild = True  # built before content hashes were recorded: nothing vouches for its bytes
 
+    with cache_write_errors(root):
+        return _build(data_dir, config, records, sources, root, final, workers, progress, rebuild)
+
+
+def _build(data_dir, config, records, sources, root: Path, final: Path, workers, progress, rebuild: bool) -> BeatDataset:
+    for rec in records:  # before any worker starts; a cache hit needs none (same bytes as when built)
+        read_annotations(data_dir, rec, config.lead, config.fs)
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{final.name}.tmp-*"):
         if not _pid_alive(stale.name.rsplit("-", 1)[-1]):
@@ -225,8 +239,9 @@ def prepare_dataset(
             "ecgedge_version": __version__,
             "numpy_version": np.__version__,
             **built,
+            "integrity": array_hashes(tmp, ("images", "windows", *_ARRAYS)),
         }
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        (tmp / META_FILE).write_text(jsonio.dumps(meta, indent=1))
         if final.exists() and (rebuild or not (final / META_FILE).is_file()):
             shutil.rmtree(final, ignore_errors=True)
         try:
@@ -237,4 +252,4 @@ def prepare_dataset(
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return load_dataset(final)
+    return load_dataset(final, verify=False)  # hashed a moment ago, while written

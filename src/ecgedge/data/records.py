@@ -14,6 +14,8 @@ import wfdb
 from wfdb.io._signal import BYTES_PER_SAMPLE
 
 from ecgedge.data.aami import MITDB_FS, MITDB_RECORDS
+from ecgedge.data.annotation_check import check_annotation_bytes, check_annotation_values, check_sampling_rate
+from ecgedge.data.record_list import check_record_list
 from ecgedge.errors import DataError
 
 _FIX_HINT = "run `ecgedge data download --data-dir {dir}` to restore it, or `ecgedge data verify` to check the directory"
@@ -31,6 +33,7 @@ class Record:
 
 
 def check_record_names(records: list[str], known: tuple[str, ...] = MITDB_RECORDS) -> None:
+    check_record_list(records)
     unknown = [r for r in records if r not in known]
     if unknown:
         raise DataError(
@@ -98,6 +101,7 @@ def _checked_header(data_dir: Path, name: str, lead: str) -> wfdb.Record:
             f"record {name}: lead {lead} not in {data_dir / (name + '.hea')} "
             f"(it has {', '.join(header.sig_name)}); choose another lead or record."
         )
+    check_sampling_rate(data_dir / f"{name}.hea", header.fs, _FIX_HINT.format(dir=data_dir))
     _check_signal_file(data_dir, name, header)
     return header
 
@@ -106,6 +110,8 @@ def _read_atr(data_dir: Path, name: str, source_fs: float, sig_len: int, target_
     atr = data_dir / f"{name}.atr"
     if not atr.is_file():
         raise DataError(f"record {name}: {atr} is missing; " + _FIX_HINT.format(dir=data_dir))
+    fix = _FIX_HINT.format(dir=data_dir)
+    check_annotation_bytes(atr, fix)
     try:
         ann = wfdb.rdann(str(data_dir / name), "atr")
     except Exception as exc:
@@ -113,6 +119,7 @@ def _read_atr(data_dir: Path, name: str, source_fs: float, sig_len: int, target_
             f"record {name}: {atr} could not be read ({type(exc).__name__}: {exc}); "
             + _FIX_HINT.format(dir=data_dir)
         ) from None
+    check_annotation_values(atr, np.asarray(ann.sample, dtype=np.int64), np.asarray(ann.symbol, dtype=str), sig_len, fix)
     scale = target_fs / source_fs
     return Annotations(
         name=name,

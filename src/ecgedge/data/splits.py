@@ -75,6 +75,12 @@ def make_split(name: str, records: np.ndarray, labels: np.ndarray, seed: int = 0
     check_split_name(name)
     if name == "inter-patient":
         in_ds1 = np.isin(records, DS1)
+        if not in_ds1.any():  # no patient to train on or to select with
+            given = ", ".join(sorted(set(map(str, records)))) or "none"
+            raise EcgEdgeError(
+                f"the inter-patient split trains and validates on DS1 records, but the records given ({given}) hold none; "
+                f"add DS1 records (e.g. {', '.join(DS1[:2])}) or use --split intra-patient."
+            )
         val_records = patient_validation_records(records[in_ds1], labels[in_ds1], DS1)
         is_val = np.isin(records, val_records)
         return Split(

@@ -35,12 +35,15 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ecgedge import jsonio
+from ecgedge.atomic import sha256_file, temp_path_for
 from ecgedge.errors import EcgEdgeError
 from ecgedge.preprocess.rhythm import N_RHYTHM
 from ecgedge.export.validate import FP32_MAX_ABS_LOGIT_DIFF, INT8_MIN_TOP1_AGREEMENT, evaluate_model_file
@@ -70,6 +73,7 @@ class ExportedModel:
     check: dict  # compare_outputs(...) against torch on held-out DS1 training beats
     metadata_location: str  # onnx metadata_props | tflite flatbuffer | sidecar
     quantization: str | None = None  # int8 only: "qat" (learned scales) | "ptq" (calibrated here)
+    sha256: str | None = None  # of the file's bytes; also in the sidecar MODEL.sha256
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
 
@@ -220,6 +224,8 @@ def export_model(
     from ecgedge.runtime import load_runtime
 
     from ecgedge.export.onnx_format import PTQ_ROUTES
+    from ecgedge.runtime.file_hash import sha256_sidecar, write_sha256_sidecar
+    from ecgedge.runtime.metadata import sidecar_path
 
     log = log or (lambda _m: None)
     names = parse_formats(formats)
@@ -247,91 +253,104 @@ def export_model(
     for name in names:
         fmt = FORMATS[name]
         for precision in ("fp32", "int8") if (int8 and fmt.int8) else ("fp32",):
-            path = out_dir / f"{source.name}-{precision}{fmt.suffix}"
-            for stale in (path, Path(f"{path}.rejected"), Path(f"{path}.json")):
+            final = out_dir / f"{source.name}-{precision}{fmt.suffix}"
+            for stale in (final, Path(f"{final}.rejected"), sidecar_path(final), sha256_sidecar(final)):
                 stale.unlink(missing_ok=True)
-            log(f"export {path.name} ...")
-            t0 = time.perf_counter()
-            fmt.exporter(ctx, precision, path)
-            ctx.written[(name, precision)] = path
-            # what the file's inputs and outputs are, as its runtime sees them
-            if name == "onnx":
-                from ecgedge.export.onnx_format import check_onnx, input_quantization
+            log(f"export {final.name} ...")
+            # written under a temporary name, renamed once checked: a killed export leaves no file
+            # (truncated or unchecked) under the final name
+            path = temp_path_for(final)
+            try:
+                t0 = time.perf_counter()
+                fmt.exporter(ctx, precision, path)
+                # what the file's inputs and outputs are, as its runtime sees them
+                if name == "onnx":
+                    from ecgedge.export.onnx_format import check_onnx, input_quantization
 
-                check_onnx(path)
-                q = input_quantization(path) if precision == "int8" else None
-                img_q = {"internal_quantization": {**q, "note": "input stays float32; quantised inside the graph (QDQ)"}} if q else None
-                inputs = [image_input(h, w, "B", img_q)] + ([RR_INPUT] if source.rr_features else [])
-                outputs = [{"name": "logits", "dtype": "float32", "shape": ["B", source.num_classes]}]
-            else:
-                from ecgedge.export.tflite_format import tensor_io
+                    check_onnx(path)
+                    q = input_quantization(path) if precision == "int8" else None
+                    img_q = {"internal_quantization": {**q, "note": "input stays float32; quantised inside the graph (QDQ)"}} if q else None
+                    inputs = [image_input(h, w, "B", img_q)] + ([RR_INPUT] if source.rr_features else [])
+                    outputs = [{"name": "logits", "dtype": "float32", "shape": ["B", source.num_classes]}]
+                else:
+                    from ecgedge.export.tflite_format import tensor_io
 
-                t_in, t_out = tensor_io(path)
-                img = next(d for d in t_in if len(d["shape"]) == 4)
-                img_q = None
-                if "quantization" in img:
-                    img_q = {"dtype": img["dtype"], "quantization": img["quantization"], "from_uint8": _from_uint8(img["quantization"])}
-                inputs = [{**image_input(h, w, 1, img_q), "tensor": img["tensor"]}]
-                if source.rr_features:
-                    rr_t = next(d for d in t_in if len(d["shape"]) == 2)
-                    inputs.append({**RR_INPUT, "shape": [1, N_RHYTHM], "tensor": rr_t["tensor"], "dtype": rr_t["dtype"], **({"quantization": rr_t["quantization"]} if "quantization" in rr_t else {})})
-                o = t_out[0]
-                outputs = [{"name": "logits", "tensor": o["tensor"], "dtype": o["dtype"], "shape": o["shape"], **({"quantization": o["quantization"], "to_float": "logit = (q - zero_point) * scale"} if "quantization" in o else {})}]
-            quantization = None if precision == "fp32" else ("qat" if ctx.qat else "ptq")
-            route = QAT_ROUTES[name] if quantization == "qat" else fmt.route
-            if name == "onnx" and quantization == "ptq":
-                route = f"{fmt.route}; used: {PTQ_ROUTES[onnx_ptq]}"
-            export_info = {"route": route, "runtime": fmt.runtime, "versions": versions, "batch": "dynamic" if name == "onnx" else 1, "quantization": quantization}
-            meta = build_metadata(
-                source,
-                fmt=name,
-                precision=precision,
-                inputs=inputs,
-                outputs=outputs,
-                export=export_info,
-                calibration=data.description if quantization == "ptq" else None,
-                complexity=complexity,
-            )
-            if name == "onnx":
-                write_onnx_metadata(path, meta)
-                where = "onnx metadata_props['ecgedge']"
-            else:
-                where = "tflite flatbuffer metadata 'ecgedge'" if write_tflite_metadata(path, meta) == "flatbuffer" else "sidecar .json"
-            seconds = time.perf_counter() - t0
-
-            # self-check: load with the gateway runtime, compare with torch, metadata round trip
-            rt = load_runtime(path)
-            ref = qat_reference if quantization == "qat" else reference
-            logits = rt.predict(check.images, rr_check)
-            result = compare_outputs(logits, ref, precision, fp32_atol, int8_min_agreement)
-            result["beats"] = "held-out DS1 training beats (disjoint from calibration)"
-            result["reference"] = "the checkpoint's QAT int8 simulation (torch)" if quantization == "qat" else "the float model (torch)"
-            if quantization == "qat":
-                result["top1_agreement_with_float"] = float(np.mean(logits.argmax(1) == reference.argmax(1)))
-            if json.loads(json.dumps(rt.metadata)) != json.loads(_dumps(meta)):
-                result["passed"] = False
-                result["criterion"] += "; metadata did not round-trip"
-            if not result["passed"]:
-                rejected = Path(f"{path}.rejected")
-                path.replace(rejected)
-                raise EcgEdgeError(
-                    f"{path.name} failed its self-check ({result['criterion']}: max|dlogit| {result['max_abs_logit_diff']:.3g}, "
-                    f"top-1 agreement {result['top1_agreement']:.2%}); kept as {rejected} for inspection."
+                    t_in, t_out = tensor_io(path)
+                    img = next(d for d in t_in if len(d["shape"]) == 4)
+                    img_q = None
+                    if "quantization" in img:
+                        img_q = {"dtype": img["dtype"], "quantization": img["quantization"], "from_uint8": _from_uint8(img["quantization"])}
+                    inputs = [{**image_input(h, w, 1, img_q), "tensor": img["tensor"]}]
+                    if source.rr_features:
+                        rr_t = next(d for d in t_in if len(d["shape"]) == 2)
+                        inputs.append({**RR_INPUT, "shape": [1, N_RHYTHM], "tensor": rr_t["tensor"], "dtype": rr_t["dtype"], **({"quantization": rr_t["quantization"]} if "quantization" in rr_t else {})})
+                    o = t_out[0]
+                    outputs = [{"name": "logits", "tensor": o["tensor"], "dtype": o["dtype"], "shape": o["shape"], **({"quantization": o["quantization"], "to_float": "logit = (q - zero_point) * scale"} if "quantization" in o else {})}]
+                quantization = None if precision == "fp32" else ("qat" if ctx.qat else "ptq")
+                route = QAT_ROUTES[name] if quantization == "qat" else fmt.route
+                if name == "onnx" and quantization == "ptq":
+                    route = f"{fmt.route}; used: {PTQ_ROUTES[onnx_ptq]}"
+                export_info = {"route": route, "runtime": fmt.runtime, "versions": versions, "batch": "dynamic" if name == "onnx" else 1, "quantization": quantization}
+                meta = build_metadata(
+                    source,
+                    fmt=name,
+                    precision=precision,
+                    inputs=inputs,
+                    outputs=outputs,
+                    export=export_info,
+                    calibration=data.description if quantization == "ptq" else None,
+                    complexity=complexity,
                 )
-            em = ExportedModel(
-                path=path,
-                format=name,
-                precision=precision,
-                size_bytes=path.stat().st_size,
-                seconds=round(seconds, 3),
-                check=result,
-                metadata_location=where,
-                quantization=quantization,
-                inputs=inputs,
-                outputs=outputs,
-            )
-            results.append(em)
-            log(em.summary())
+                if name == "onnx":
+                    write_onnx_metadata(path, meta)
+                    where = "onnx metadata_props['ecgedge']"
+                else:
+                    where = "tflite flatbuffer metadata 'ecgedge'" if write_tflite_metadata(path, meta) == "flatbuffer" else "sidecar .json"
+                seconds = time.perf_counter() - t0
+
+                # self-check: load with the gateway runtime, compare with torch, metadata round trip
+                rt = load_runtime(path)
+                ref = qat_reference if quantization == "qat" else reference
+                logits = rt.predict(check.images, rr_check)
+                result = compare_outputs(logits, ref, precision, fp32_atol, int8_min_agreement)
+                result["beats"] = "held-out DS1 training beats (disjoint from calibration)"
+                result["reference"] = "the checkpoint's QAT int8 simulation (torch)" if quantization == "qat" else "the float model (torch)"
+                if quantization == "qat":
+                    result["top1_agreement_with_float"] = float(np.mean(logits.argmax(1) == reference.argmax(1)))
+                if json.loads(json.dumps(rt.metadata)) != json.loads(_dumps(meta)):
+                    result["passed"] = False
+                    result["criterion"] += "; metadata did not round-trip"
+                if not result["passed"]:
+                    rejected = Path(f"{final}.rejected")
+                    path.replace(rejected)
+                    raise EcgEdgeError(
+                        f"{final.name} failed its self-check ({result['criterion']}: max|dlogit| {result['max_abs_logit_diff']:.3g}, "
+                        f"top-1 agreement {result['top1_agreement']:.2%}); kept as {rejected} for inspection."
+                    )
+                if where == "sidecar .json":
+                    os.replace(sidecar_path(path), sidecar_path(final))
+                digest = sha256_file(path)
+                write_sha256_sidecar(final, digest)  # first: a file under the final name always has one
+                os.replace(path, final)
+                ctx.written[(name, precision)] = final
+                em = ExportedModel(
+                    path=final,
+                    format=name,
+                    precision=precision,
+                    size_bytes=final.stat().st_size,
+                    sha256=digest,
+                    seconds=round(seconds, 3),
+                    check=result,
+                    metadata_location=where,
+                    quantization=quantization,
+                    inputs=inputs,
+                    outputs=outputs,
+                )
+                results.append(em)
+                log(em.summary())
+            finally:
+                path.unlink(missing_ok=True)
+                sidecar_path(path).unlink(missing_ok=True)
 
     manifest_path = out_dir / MANIFEST
     previous = []
@@ -352,7 +371,7 @@ def export_model(
         "complexity": complexity,
         "files": previous + [r.as_dict() for r in results],
     }
-    manifest_path.write_text(json.dumps(manifest, indent=1))
+    jsonio.write_json(manifest_path, manifest)
     return results
 
 

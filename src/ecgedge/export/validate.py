@@ -86,7 +86,11 @@ def predict_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None 
     from ecgedge.export.calibration import load_beats
     from ecgedge.runtime import load_runtime
 
+    from ecgedge.runtime.file_hash import verify_model_file
+
     path = Path(path)
+    if runtime is None:
+        verify_model_file(path)  # refuse a file whose bytes changed since export
     rt = runtime or load_runtime(path)
     md = rt.metadata
     if not md.get("preprocess") or not md.get("split"):
@@ -169,10 +173,13 @@ def predictions_sidecar(model_file: Path, set_name: str) -> Path:
 
 def keep_scores(path: Path, metrics: dict, pred: SetPredictions) -> None:
     """Write a scored file's metrics and predictions beside it (what ``ecgedge report FILE`` reads)."""
-    import json
+    from ecgedge.jsonio import write_json
 
-    metrics_sidecar(path).write_text(json.dumps(metrics, indent=1))
-    np.savez_compressed(predictions_sidecar(path, pred.set_name), index=pred.index, labels=pred.labels, preds=pred.preds, logits=pred.logits)
+    from ecgedge.atomic import atomic_path
+
+    write_json(metrics_sidecar(path), metrics)
+    with atomic_path(predictions_sidecar(path, pred.set_name)) as tmp:
+        np.savez_compressed(tmp, index=pred.index, labels=pred.labels, preds=pred.preds, logits=pred.logits)
 
 
 def evaluate_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progress=None) -> dict:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecgedge import jsonio
 from ecgedge.errors import EcgEdgeError
 from ecgedge.export.validate import metrics_sidecar, predictions_sidecar
 from ecgedge.machine import machine_info
@@ -79,6 +80,9 @@ def load_run(run_dir: Path) -> Run:
 
 
 def _load_model_file(path: Path) -> Run:
+    from ecgedge.runtime.file_hash import verify_model_file
+
+    verify_model_file(path)  # a file whose bytes changed since export is not reported on
     metrics = _read_metrics(metrics_sidecar(path), path)
     return Run(path, path.name, {"name": path.name, "model": str(path)}, metrics, None)
 
@@ -228,7 +232,7 @@ def _run_section(run: Run, prefix: str) -> list[Block]:
     if run.history and (png := curves_png(run.history)):
         blocks += [Heading("Training curves", 3), Image(f"{prefix}-curves.png", png, f"training curves of {run.label}")]
     if run.config is not None:
-        blocks.append(Code("config.json", json.dumps(run.config, indent=2, ensure_ascii=False)))
+        blocks.append(Code("config.json", jsonio.dumps(run.config, indent=2, ensure_ascii=False)))
     return blocks
 
 
@@ -319,7 +323,7 @@ def write_report(run_dirs: list[Path], out_dir: Path, *, latency: bool = False, 
         rows = comparison_rows([(r.label, r.metrics) for r in runs], facts, agreement_with_first([r.predictions for r in runs]))
         blocks += _efficiency(rows, note)
         summary = {"baseline": runs[0].label, "latency_note": note, "machine": machine_info(), "models": rows}
-        (out_dir / "report.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        jsonio.write_json(out_dir / "report.json", summary)
     for i, run in enumerate(runs, 1):
         blocks += _run_section(run, f"run{i}")
     title = f"ecgedge report: {runs[0].label}" + (f" and {len(runs) - 1} compressed or exported models" if len(runs) > 1 else "")

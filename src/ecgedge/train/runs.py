@@ -6,7 +6,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from ecgedge import __version__
+from ecgedge import __version__, jsonio
 from ecgedge.errors import EcgEdgeError
 
 CONFIG = "config.json"
@@ -21,10 +21,8 @@ _PACKAGES = ("torch", "torchvision", "numpy", "scipy", "wfdb", "onnx", "onnxrunt
 
 
 def write_json(path: Path, obj) -> None:
-    """Write JSON atomically (a crash mid-write never leaves a truncated file)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False))
-    tmp.replace(path)
+    """Write strict JSON atomically (non-finite floats become null; see :mod:`ecgedge.jsonio`)."""
+    jsonio.write_json(path, obj)
 
 
 def read_json(path: Path):
