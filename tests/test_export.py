@@ -50,15 +50,14 @@ def tiny_arch():
         yield name
 
 
-@pytest.fixture(scope="module")
-def run_dir(mitdb_dir, tmp_path_factory, tiny_arch):
+def _tiny_run(mitdb_dir, rd, arch: str, rr_features: bool):
     """A run directory with a briefly trained tiny ResNet (edge preset, inter-patient split)."""
-    config = train_preset("quick", arch=tiny_arch)
+    config = train_preset("quick", arch=arch, rr_features=rr_features)
     pre = get_preset(config.data_preset)
     ds = prepare_dataset(mitdb_dir, pre, RECORDS)  # $ECGEDGE_CACHE_DIR: the tests' cache
     split = make_split(config.split, ds.records, ds.labels, config.seed)
     torch.manual_seed(0)
-    model = create_model(config.arch, "none")
+    model = create_model(config.arch, "none", rr_features=rr_features)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     rng = np.random.default_rng(0)
     labels = ds.labels.astype(np.int64)
@@ -68,12 +67,12 @@ def run_dir(mitdb_dir, tmp_path_factory, tiny_arch):
     for _ in range(30):
         b = np.sort(rng.choice(pool, 64, replace=False, p=weights / weights.sum()))
         x = torch.from_numpy(np.asarray(ds.images[b], np.float32) / 255.0)[:, None]
-        loss = F.cross_entropy(model(x), torch.from_numpy(labels[b]))
+        rr = torch.from_numpy(np.asarray(ds.rr[b], np.float32))
+        loss = F.cross_entropy(model(x, rr) if rr_features else model(x), torch.from_numpy(labels[b]))
         opt.zero_grad()
         loss.backward()
         opt.step()
     model.eval()
-    rd = tmp_path_factory.mktemp("runs") / "tiny-run"
     (rd / runs.CHECKPOINTS).mkdir(parents=True)
     runs.write_json(
         rd / runs.CONFIG,
@@ -89,7 +88,7 @@ def run_dir(mitdb_dir, tmp_path_factory, tiny_arch):
     torch.save(
         {
             "model": model.state_dict(),
-            "model_spec": {"arch": config.arch, "num_classes": 5, "rr_features": False},
+            "model_spec": {"arch": config.arch, "num_classes": 5, "rr_features": rr_features},
             "train_config": config.to_dict(),
             "preprocess": ds.config.to_dict(),
             "epoch": 1,
@@ -97,6 +96,29 @@ def run_dir(mitdb_dir, tmp_path_factory, tiny_arch):
         rd / runs.CHECKPOINTS / runs.BEST,
     )
     return rd
+
+
+@pytest.fixture(scope="module")
+def run_dir(mitdb_dir, tmp_path_factory, tiny_arch):
+    return _tiny_run(mitdb_dir, tmp_path_factory.mktemp("runs") / "tiny-run", tiny_arch, rr_features=False)
+
+
+def test_a_model_with_rhythm_features_exports_and_runs_in_every_format(mitdb_dir, tmp_path, tiny_arch, beats):
+    """The rhythm input ([B, N_RHYTHM]) travels through ONNX and TFLite, fp32 and int8, and is used."""
+    from ecgedge.preprocess.rhythm import N_RHYTHM
+
+    rd = _tiny_run(mitdb_dir, tmp_path / "tiny-rr", tiny_arch, rr_features=True)
+    files = export_model(rd, tmp_path / "out", formats=("onnx", "tflite"), int8=True, calibration_beats=128, check_beats=128, log=None)
+    assert len(files) == 4 and all(f.check["passed"] for f in files)
+    images, rr, _ = beats
+    assert rr.shape[1] == N_RHYTHM
+    for f in files:
+        rt = load_runtime(f.path)
+        assert rt.rr_features
+        logits = rt.predict(images[:16], rr[:16])
+        assert logits.shape == (16, 5) and np.isfinite(logits).all()
+        with pytest.raises(EcgEdgeError, match=str(N_RHYTHM)):
+            rt.predict(images[:4], rr[:4, :3])
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ecgedge.errors import EcgEdgeError
-from ecgedge.preprocess.rhythm import N_RHYTHM
+from ecgedge.preprocess.rhythm import REGULAR_RHYTHM
 from ecgedge.train.models import SpectrogramClassifier, get_arch
 
 __all__ = ["complexity", "prune_model", "check_ratio"]
@@ -47,7 +47,7 @@ def check_ratio(ratio) -> float:
 
 def example_inputs(model: SpectrogramClassifier, image_size: tuple[int, int] = (32, 32), batch: int = 1) -> tuple[torch.Tensor, ...]:
     x = torch.rand(batch, 1, *image_size, generator=torch.Generator().manual_seed(0))
-    return (x, torch.ones((batch, N_RHYTHM))) if model.rr_features else (x,)
+    return (x, torch.tensor(REGULAR_RHYTHM).repeat(batch, 1)) if model.rr_features else (x,)
 
 
 @torch.no_grad()

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.preprocess.rhythm import REGULAR_RHYTHM
 
 QAT_PROGRAM = "qat_int8.pt2"
 #: Weight grid of the QAT graph. 7 bits ([-63, 63] in int8 storage) by default: onnxruntime's x86
@@ -94,7 +95,7 @@ def _quantizer(weight_bits: int = DEFAULT_WEIGHT_BITS):
 
 def _sample_args(model, batch: int = 2, image_size=(32, 32)) -> tuple[torch.Tensor, ...]:
     x = torch.rand(batch, 1, *image_size, generator=torch.Generator().manual_seed(0))
-    return (x, torch.full((batch, 3), 0.8)) if model.rr_features else (x,)
+    return (x, torch.tensor(REGULAR_RHYTHM).repeat(batch, 1)) if model.rr_features else (x,)
 
 
 def _dynamic(rr_features: bool) -> dict:
@@ -197,7 +198,7 @@ def convert_qat(prepared: torch.fx.GraphModule, fold_quantize: bool = False) -> 
 def save_qat_program(converted: torch.fx.GraphModule, path: Path, rr_features: bool, image_size=(32, 32)) -> Path:
     """``torch.export.save`` the converted graph with a dynamic batch."""
     x = torch.rand(2, 1, *image_size)
-    args = (x, torch.full((2, 3), 0.8)) if rr_features else (x,)
+    args = (x, torch.tensor(REGULAR_RHYTHM).repeat(2, 1)) if rr_features else (x,)
     dim = torch.export.Dim("batch", min=1, max=65536)
     dyn = tuple({0: dim} for _ in args)
     ep = torch.export.export(converted, args, dynamic_shapes=dyn)

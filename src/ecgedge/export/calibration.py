@@ -26,7 +26,7 @@ from ecgedge.preprocess import PreprocessConfig
 class BeatSample:
     index: np.ndarray  # dataset indices
     images: np.ndarray  # uint8 [n, H, W]
-    rr: np.ndarray  # float32 [n, 3]
+    rr: np.ndarray  # float32 [n, N_RHYTHM] rhythm features
     labels: np.ndarray  # int64 [n]
 
     def __len__(self) -> int:

@@ -1,7 +1,7 @@
 """The model an export starts from: a run directory's best checkpoint, as an export-ready graph.
 
 The exported graph takes what the gateway has after preprocessing: ``image`` float32
-``[B, 1, H, W]`` = uint8 spectrogram / 255 (and ``rr`` float32 ``[B, 3]`` seconds when the run used
+``[B, 1, H, W]`` = uint8 spectrogram / 255 (and ``rr`` float32 ``[B, N_RHYTHM]`` rhythm features when the run used
 RR features) and returns logits ``[B, num_classes]``. The model's input normalisation
 ``(x - mean) / std`` is written as ``x * (1/std) + (-mean/std)`` (a Mul and an Add, identical up to
 float rounding, ~1e-7): quantisers annotate Mul/Add but not Sub/Div, so in the int8 TFLite model the
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.preprocess.rhythm import REGULAR_RHYTHM
 from ecgedge.train import runs
 from ecgedge.compress.rebuild import model_from_spec
 from ecgedge.train.models import SpectrogramClassifier
@@ -77,7 +78,7 @@ class ExportSource:
         gen = torch.Generator().manual_seed(0)
         x = torch.rand(batch, 1, h, w, generator=gen)
         if self.rr_features:
-            return x, torch.full((batch, 3), 0.8)
+            return x, torch.tensor(REGULAR_RHYTHM).repeat(batch, 1)
         return (x,)
 
     def input_names(self) -> list[str]:

@@ -54,6 +54,8 @@ MAX_RATIO = 5.0
 #: features and the gateway computes nothing but :func:`rhythm_features`.
 RHYTHM_CENTER = (0.8, 0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 RHYTHM_SCALE = (0.25, 0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2, 0.2, 0.3)
+#: The features of a perfectly regular 75 bpm rhythm (example inputs for tracing and export).
+REGULAR_RHYTHM = RHYTHM_CENTER
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ Backends, chosen by the file suffix:
 * ``.pt`` checkpoint or a run directory (``checkpoints/best.pt``) -> torch, imported lazily.
 
 Input convention of every exported model (see ``metadata["inputs"]``): ``image`` float32
-``[B, 1, H, W]`` = uint8 spectrogram / 255, optional ``rr`` float32 ``[B, 3]`` (pre-RR, post-RR,
-local mean RR in seconds). A full-integer TFLite model takes ``image`` as int8 with scale 1/255 and
+``[B, 1, H, W]`` = uint8 spectrogram / 255, optional ``rr`` float32 ``[B, N_RHYTHM]`` (the rhythm features of
+``ecgedge.preprocess.rhythm``: RR intervals in seconds and their ratios). A full-integer TFLite model takes ``image`` as int8 with scale 1/255 and
 zero point -128 (``q = u8 - 128``) and returns int8 logits; this module quantises and dequantises
 with the parameters the interpreter reports, so callers always pass uint8 and get float logits.
 """
@@ -66,7 +66,7 @@ class Runtime:
 
     # -- inference
     def predict(self, images: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
-        """Logits float32 ``[B, num_classes]`` of uint8 spectrograms ``[B, H, W]`` (+ RR ``[B, 3]`` s)."""
+        """Logits float32 ``[B, num_classes]`` of uint8 spectrograms ``[B, H, W]`` (+ rhythm features ``[B, N_RHYTHM]``)."""
         x, rr = self._prepare(images, rr)
         if len(x) == 0:
             return np.zeros((0, self.num_classes), np.float32)

@@ -42,7 +42,7 @@ def measure_latency(
 ) -> dict[str, Latency]:
     """Median / 90th-percentile seconds per ``predict`` of one beat, for each named runtime.
 
-    ``images``: uint8 ``[N, H, W]`` beats cycled through; ``rr``: ``[N, 3]`` for runtimes that take it.
+    ``images``: uint8 ``[N, H, W]`` beats cycled through; ``rr``: ``[N, N_RHYTHM]`` for runtimes that take it.
     """
     images = np.asarray(images)
     if images.ndim != 3 or not len(images):
