@@ -1,8 +1,8 @@
 """The model an export starts from: a run directory's best checkpoint, as an export-ready graph.
 
 The exported graph takes what the gateway has after preprocessing: ``image`` float32
-``[B, 1, H, W]`` = uint8 spectrogram / 255 (and ``rr`` float32 ``[B, 3]`` seconds when the run used
-RR features) and returns logits ``[B, num_classes]``. The model's input normalisation
+``[B, 1, H, W]`` = uint8 spectrogram / 255 (and ``rr`` float32 ``[B, N_RHYTHM]`` rhythm features when the run used
+them) and returns logits ``[B, num_classes]``. The model's input normalisation
 ``(x - mean) / std`` is written as ``x * (1/std) + (-mean/std)`` (a Mul and an Add, identical up to
 float rounding, ~1e-7): quantisers annotate Mul/Add but not Sub/Div, so in the int8 TFLite model the
 very first operation is already integer and the int8 input is the image itself (scale 1/255,
@@ -77,7 +77,9 @@ class ExportSource:
         gen = torch.Generator().manual_seed(0)
         x = torch.rand(batch, 1, h, w, generator=gen)
         if self.rr_features:
-            return x, torch.full((batch, 3), 0.8)
+            from ecgedge.preprocess.rhythm import N_RHYTHM
+
+            return x, torch.full((batch, N_RHYTHM), 0.8)
         return (x,)
 
     def input_names(self) -> list[str]:
