@@ -131,6 +131,9 @@ def test_bad_stretches_are_marked_and_the_stream_goes_on(runtime, signal):
     x[nan[0] : nan[1]] = np.nan
     sink = _stream(runtime, x, [1000] * (len(x) // 1000 + 1))
     kinds = {(q["kind"], q["start"], q["end"]) for q in sink.quality()}
+    other = _stream(runtime, x, _random_chunks(len(x), np.random.default_rng(3), 700))
+    assert sorted(kinds) == sorted((q["kind"], q["start"], q["end"]) for q in other.quality())
+    assert [e["sample"] for e in other.beats()] == [e["sample"] for e in sink.beats()]
     assert ("saturated", *sat) in kinds and ("nan", *nan) in kinds
     assert any(k == "flat" and abs(s - flat[0]) <= 1 and e == flat[1] for k, s, e in kinds)
     beats = sink.beats()
@@ -236,3 +239,12 @@ def test_ec57_cli_missing_model(tmp_path, mitdb_dir):
     r = run_cli("ec57", str(tmp_path / "nope.onnx"), "--records", "100", "-o", str(tmp_path / "o"), "--data-dir", str(mitdb_dir))
     assert r.returncode == 2 and "Traceback" not in r.stderr and "not found" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_gateway_imports_neither_torch_nor_wfdb():
+    import subprocess
+    import sys
+
+    code = "import sys, ecgedge.firmware_host.stream, ecgedge.firmware_host.beats; print('torch' in sys.modules, 'wfdb' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
