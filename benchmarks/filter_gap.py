@@ -1,7 +1,7 @@
 """Training vs gateway preprocessing at the reference R peaks: zero-phase vs causal high-pass.
 
-Training cuts beats from ``sosfiltfilt`` (zero phase, whole record); the gateway can only run
-``sosfilt`` (causal, state carried). Same Butterworth filter, same windows (reference R peaks),
+Training cut beats from ``sosfiltfilt`` (zero phase, whole record) before preprocessing version 3;
+the gateway can only run ``sosfilt`` (causal, state carried), which training now uses too. Same Butterworth filter, same windows (reference R peaks),
 same rhythm features, same image function: the only difference is the filter. Per record and over
 the set: the share of beats whose uint8 image differs at all, the max and mean absolute pixel
 difference, and, with a model, the share of beats classified the same way from both images and
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for name in parse_record_set(args.records):
         rec = read_record(args.data_dir, name)
-        beats = extract_beats(rec, pre)  # the training windows (zero-phase filter)
+        beats = extract_beats(rec, replace(pre, highpass_causal=False))  # zero-phase windows (training before preprocess v3)
         img_z = beats_to_images(beats.windows, pre)
         img_c = beats_to_images(causal_windows(rec.signal, beats.samples, pre), pre)
         d = np.abs(img_z.astype(np.int16) - img_c.astype(np.int16))

@@ -16,7 +16,7 @@ def record_100(mitdb_dir):
 def test_windows_are_centred_on_the_annotation(record_100, preset):
     cfg = get_preset(preset)
     beats = extract_beats(record_100, cfg)
-    filtered = highpass(record_100.signal, record_100.fs, cfg.highpass_hz, cfg.highpass_order)
+    filtered = highpass(record_100.signal, record_100.fs, cfg.highpass_hz, cfg.highpass_order, cfg.highpass_causal)
     assert beats.windows.shape[1] == cfg.window.length
     # Sample `before` of each window is the annotated R-peak sample itself.
     assert np.array_equal(beats.windows[:, cfg.window.before], filtered[beats.samples])
@@ -74,3 +74,18 @@ def test_resampled_record_keeps_annotations_on_peaks(mitdb_copy, tmp_path):
     orig = read_annotations(src, "100")
     n = len(res.annotations.sample)
     assert np.abs(res.annotations.sample - orig.sample[:n]).max() <= 1
+
+
+def test_training_filters_as_the_gateway_does(record_100):
+    """The presets' causal high-pass over a whole record = the gateway's streaming filter, chunk by chunk."""
+    from ecgedge.firmware_host.filters import highpass as stream_highpass
+
+    cfg = get_preset("edge")
+    assert cfg.highpass_causal
+    x = record_100.signal[: 360 * 120]
+    training = highpass(x, record_100.fs, cfg.highpass_hz, cfg.highpass_order, causal=True)
+    f = stream_highpass(record_100.fs, cfg.highpass_hz, cfg.highpass_order)
+    streamed = np.concatenate([f(x[s : s + 997]) for s in range(0, len(x), 997)]).astype(np.float32)
+    np.testing.assert_array_equal(training, streamed)
+    # and it is not the zero-phase filter of earlier versions
+    assert not np.allclose(training, highpass(x, record_100.fs, cfg.highpass_hz, cfg.highpass_order, causal=False), atol=1e-3)

@@ -66,7 +66,7 @@ def extract_beats(record: Record, config: PreprocessConfig, margin: int = 0) -> 
     last samples are repeated where the margin crosses its ends): windows ``[n, length + 2 margin]``.
     """
     loc = locate_beats(record.annotations, config.window)
-    signal = highpass(record.signal, record.fs, config.highpass_hz, config.highpass_order)
+    signal = highpass(record.signal, record.fs, config.highpass_hz, config.highpass_order, config.highpass_causal)
     if margin:
         signal = np.pad(signal, margin, mode="edge")
     index = (loc.samples[loc.fits] - config.window.before)[:, None] + np.arange(config.window.length + 2 * margin)

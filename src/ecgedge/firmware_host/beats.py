@@ -3,10 +3,11 @@
 A :class:`BeatCutter` owns one patient's stream. Samples come in any chunking; it
 
 1. holds NaN samples at the last finite value (a dropped packet must not poison the filter state),
-2. runs the causal high-pass of the model's preprocessing (``sosfilt`` with carried state; the
-   training pipeline uses the zero-phase ``sosfiltfilt`` of the same Butterworth filter over the
-   whole record, which a stream cannot do; the difference is measured in
-   ``docs/results/ec57/``) and keeps only the filtered samples a beat can still need,
+2. runs the causal high-pass of the model's preprocessing (``sosfilt`` with carried state: the
+   same samples as training's ``highpass(..., causal=True)`` over the whole record, for models
+   of preprocessing version 3 on; earlier models were trained on the zero-phase filter, which a
+   stream cannot reproduce: the difference is measured in ``docs/results/ec57/``) and keeps only
+   the filtered samples a beat can still need,
 3. feeds the raw samples to :class:`~ecgedge.firmware_host.qrs.QrsDetector` (its own causal
    filters, quality tracker and R-peak location),
 4. once a beat's whole window ``[r - before, r + after)`` *and* the next R peak have arrived, cuts

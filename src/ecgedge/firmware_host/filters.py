@@ -1,7 +1,8 @@
 """Causal IIR filters that keep their state across chunks of a stream.
 
-``scipy.signal.sosfiltfilt`` (what training uses on whole records) needs the future of the signal;
-a gateway has only its past. These filters run ``scipy.signal.sosfilt`` and carry the second-order
+``scipy.signal.sosfiltfilt`` (zero phase, what training used before preprocessing version 3) needs
+the future of the signal; a gateway has only its past, and training now filters the same way
+(``ecgedge.preprocess.filtering.highpass(..., causal=True)`` gives these filters' output). These filters run ``scipy.signal.sosfilt`` and carry the second-order
 sections' state ``zi`` from one chunk to the next, so the output does not depend on how the stream
 was cut: ``f(x[:a]) ++ f(x[a:])`` equals ``f(x)`` exactly (same floating-point operations in the
 same order).

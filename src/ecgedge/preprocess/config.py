@@ -37,12 +37,16 @@ class PreprocessConfig:
     name: str
     fs: int
     lead: str
-    highpass_hz: float  # baseline-wander removal before windowing (zero-phase Butterworth)
+    highpass_hz: float  # baseline-wander removal before windowing (Butterworth)
     highpass_order: int
     window: WindowConfig
     spectrogram: SpectrogramConfig
-    version: int = field(default=2)  # bump when the algorithm changes: it invalidates caches
+    # True: the causal filter a gateway runs (ecgedge.preprocess.filtering.highpass); False: zero
+    # phase over the whole record (runs made before version 3; their configs lack the field).
+    highpass_causal: bool = False
+    version: int = field(default=3)  # bump when the algorithm changes: it invalidates caches
     # 2: rhythm features (ecgedge.preprocess.rhythm) replace the 3 RR intervals; windows cached
+    # 3: the presets filter causally, as the gateway does
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +77,7 @@ PRESETS = MappingProxyType(
             lead="MLII",
             highpass_hz=0.25,
             highpass_order=2,
+            highpass_causal=True,
             window=WindowConfig(before=432, after=432),
             spectrogram=SpectrogramConfig(
                 win_length=128, hop=4, n_fft=512, fmax_hz=None, dynamic_range_db=80.0, image_size=(224, 224)
@@ -88,6 +93,7 @@ PRESETS = MappingProxyType(
             lead="MLII",
             highpass_hz=0.25,
             highpass_order=2,
+            highpass_causal=True,
             window=WindowConfig(before=256, after=256),
             spectrogram=SpectrogramConfig(
                 win_length=64, hop=14, n_fft=192, fmax_hz=59.1, dynamic_range_db=60.0, image_size=(32, 32)
