@@ -31,13 +31,13 @@ from ecgedge.data.splits import make_split  # noqa: E402
 from ecgedge.errors import EcgEdgeError  # noqa: E402
 from ecgedge.evaluate import aami_metrics  # noqa: E402
 from ecgedge.export import FORMATS, export_model, parse_formats  # noqa: E402
-from ecgedge.export.source import sha256_file  # noqa: E402
+from ecgedge.atomic import sha256_file  # noqa: E402
 from ecgedge.export.validate import evaluate_model_file, predict_model_file  # noqa: E402
 from ecgedge.preprocess import get_preset  # noqa: E402
 from ecgedge.runtime import load_runtime  # noqa: E402
 from ecgedge.train import runs  # noqa: E402
 from ecgedge.train.config import train_preset  # noqa: E402
-from ecgedge.train.models import create_model  # noqa: E402
+from ecgedge.models.architectures import create_model  # noqa: E402
 from tiny_models import registered_tiny_arch  # noqa: E402
 
 RECORDS = ("100", "106", "119")
@@ -159,7 +159,7 @@ def test_every_format_and_precision_is_written(exported, run_dir):
 
 def test_resnet18_residual_adds_are_quantised():
     """On the real ResNet-18: every residual add gets observed int8 inputs (else it runs in float)."""
-    from ecgedge.export.source import ExportGraph
+    from ecgedge.models.graph import ExportGraph
     from ecgedge.export.tflite_format import prepare_int8, pt2e_quantizer
 
     graph = ExportGraph(create_model("resnet18", "none").eval()).eval()

@@ -182,7 +182,7 @@ def _score_exports(run_dir: Path, out_dir: Path, set_name: str, data_dir: Path, 
 
 def _compressed_from(compressed: Path, run_dir: Path) -> bool:
     """Does ``compressed`` hold a finished compress run of ``run_dir``'s current best checkpoint?"""
-    from ecgedge.export.source import sha256_file
+    from ecgedge.atomic import sha256_file
     from ecgedge.train import runs
 
     if not (compressed / runs.CHECKPOINTS / runs.BEST).is_file() or not (compressed / runs.CONFIG).is_file():

@@ -105,7 +105,7 @@ class _Context:
 
     @functools.cached_property
     def qat_checkpoint(self) -> dict:
-        from ecgedge.compress.qat import qat_source_checkpoint
+        from ecgedge.export.qat_formats import qat_source_checkpoint
 
         return qat_source_checkpoint(self.source)
 
@@ -124,7 +124,7 @@ def export_onnx(ctx: _Context, precision: str, path: Path) -> Path:
     if precision == "fp32":
         return onnx_format.export_onnx_fp32(ctx.source, path)
     if ctx.qat:
-        from ecgedge.compress.qat import export_qat_onnx
+        from ecgedge.export.qat_formats import export_qat_onnx
 
         return export_qat_onnx(ctx.source, path, ctx.qat_prepared)
     fp32 = ctx.written.get(("onnx", "fp32"))
@@ -140,7 +140,7 @@ def export_tflite(ctx: _Context, precision: str, path: Path) -> Path:
     if precision == "fp32":
         return tflite_format.export_tflite_fp32(ctx.source, path)
     if ctx.qat:
-        from ecgedge.compress.qat import export_qat_tflite
+        from ecgedge.export.qat_formats import export_qat_tflite
 
         return export_qat_tflite(ctx.source, path, ctx.qat_prepared)
     return tflite_format.export_tflite_int8(ctx.source, path, ctx.data.calib)
@@ -241,7 +241,7 @@ def export_model(
     qat_reference = None
     if ctx.qat and int8:
         # a QAT int8 file must compute what the checkpoint's int8 simulation computes
-        from ecgedge.compress.rebuild import load_checkpoint_model
+        from ecgedge.models.checkpoint import load_checkpoint_model
 
         qat_reference = torch_logits(load_checkpoint_model(ctx.qat_checkpoint, source.checkpoint), check.images, rr_check)
     complexity = model_complexity(source)

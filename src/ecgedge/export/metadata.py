@@ -55,7 +55,7 @@ def build_metadata(
     source, *, fmt: str, precision: str, inputs: list[dict], outputs: list[dict], export: dict, calibration: dict | None = None, complexity: dict | None = None
 ) -> dict:
     """The metadata object of one exported file (``source`` is an :class:`ExportSource`)."""
-    from ecgedge.export.source import records_of, sources_digest
+    from ecgedge.data.run_data import records_of, sources_digest
 
     meta = source.meta
     train = meta.get("train") or {}

@@ -83,7 +83,7 @@ def set_indices(split_name: str, set_name: str, records, labels, seed: int):
 
 def predict_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progress=None, runtime=None) -> SetPredictions:
     """Run an exported model over one set of the split its source run was trained with."""
-    from ecgedge.export.calibration import load_beats
+    from ecgedge.data.run_data import load_beats
     from ecgedge.runtime import load_runtime
 
     from ecgedge.runtime.file_hash import verify_model_file
@@ -129,7 +129,7 @@ def predict_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None 
 
 def float_reference(pred: SetPredictions, progress=None) -> tuple[np.ndarray | None, np.ndarray | None, dict]:
     """(preds, logits, description) of the float model on the same beats, or (None, None, why)."""
-    from ecgedge.export.source import sha256_file
+    from ecgedge.atomic import sha256_file
 
     src = pred.metadata.get("source") or {}
     want_sha = src.get("checkpoint_sha256")
@@ -147,7 +147,7 @@ def float_reference(pred: SetPredictions, progress=None) -> tuple[np.ndarray | N
     if not same_ckpt:
         why = "missing" if not ckpt.is_file() else "changed since export (SHA-256 differs)"
         return None, None, {"source": None, "note": f"float checkpoint {ckpt} {why}"}
-    from ecgedge.export.calibration import load_beats
+    from ecgedge.data.run_data import load_beats
     from ecgedge.runtime import TorchRuntime
 
     md = pred.metadata

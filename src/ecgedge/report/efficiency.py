@@ -77,7 +77,7 @@ def _checkpoint_complexity(checkpoint: Path) -> dict:
         import torch
 
         from ecgedge.compress.prune import complexity, example_inputs
-        from ecgedge.compress.rebuild import model_from_checkpoint
+        from ecgedge.models.checkpoint import model_from_checkpoint
 
         ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
         model = model_from_checkpoint(ckpt, str(checkpoint))

@@ -256,7 +256,7 @@ class TorchRuntime(Runtime):
             import torch
         except ImportError:
             raise EcgEdgeError(f"{path}: running a .pt checkpoint needs torch: pip install 'ecgedge[train]'") from None
-        from ecgedge.compress.rebuild import load_checkpoint_model
+        from ecgedge.models.checkpoint import load_checkpoint_model
 
         if num_threads:
             torch.set_num_threads(int(num_threads))
