@@ -226,9 +226,9 @@ def _check_qat_export(run_dir, simulation, ds, held, out_dir):
     from ecgedge.export import export_model
     from ecgedge.export.onnx_format import input_quantization
     from ecgedge.export.tflite_format import tensor_io
-    from ecgedge.runtime import load_runtime
+    from ecgedge.firmware_host.runtime import load_runtime
 
-    files = {(f.format, f.precision): f for f in export_model(run_dir, out_dir, int8=True, check_beats=128, log=None)}
+    files = {(f.format, f.precision): f for f in export_model(run_dir, out_dir, int8=True, check_beats=128, log=None, load_runtime=load_runtime)}
     for fmt in ("onnx", "tflite"):
         f = files[(fmt, "int8")]
         assert f.quantization == "qat" and f.check["passed"] and "simulation" in f.check["reference"]

@@ -144,9 +144,9 @@ def export_tflite_int8(source, path: Path, calib, batch: int = 64) -> Path:
 
 def tensor_io(path: Path) -> tuple[list[dict], list[dict]]:
     """Input and output descriptions (name, dtype, shape, quantisation) as the interpreter sees them."""
-    from ecgedge.runtime import _interpreter_class
+    from ecgedge.model_runner import interpreter_class
 
-    Interpreter, _ = _interpreter_class()
+    Interpreter, _ = interpreter_class()
     it = Interpreter(model_path=os.fspath(path))
 
     def describe(d: dict) -> dict:
@@ -161,9 +161,9 @@ def tensor_io(path: Path) -> tuple[list[dict], list[dict]]:
 
 def int8_tensor_count(path: Path) -> dict[str, int]:
     """How many tensors of each dtype the model holds (``get_tensor_details``)."""
-    from ecgedge.runtime import _interpreter_class
+    from ecgedge.model_runner import interpreter_class
 
-    Interpreter, _ = _interpreter_class()
+    Interpreter, _ = interpreter_class()
     it = Interpreter(model_path=os.fspath(path))
     counts: dict[str, int] = {}
     for d in it.get_tensor_details():
