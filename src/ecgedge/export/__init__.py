@@ -23,9 +23,9 @@ no calibration; any other checkpoint gets post-training int8 calibrated on DS1 t
 
 Every file gets the ``ecgedge`` metadata (classes, preprocessing, input quantisation, version,
 source checkpoint SHA-256, run dir; see :mod:`ecgedge.export.metadata`) and checks itself before
-it is reported: ONNX passes ``onnx.checker``; the file is loaded with the ``load_runtime`` the caller
-passes (:func:`ecgedge.firmware_host.load_runtime`: onnxruntime / LiteRT) and run on held-out DS1 training beats next to the torch model: fp32 must
-match within ``max |dlogit| <= 1e-3``, int8 must agree on the top-1 class for >= 97 % of them
+it is reported: ONNX passes ``onnx.checker``; the file is loaded with the ``load_runtime`` the
+caller passes (:func:`ecgedge.firmware_host.load_runtime`: onnxruntime / LiteRT) and run on
+held-out DS1 training beats next to the torch model: fp32 must match within ``max |dlogit| <= 1e-3``, int8 must agree on the top-1 class for >= 97 % of them
 (a QAT int8 file with the checkpoint's own int8 simulation, a post-training one with the float model);
 else :class:`ecgedge.errors.EcgEdgeError` (the file is renamed ``*.rejected``). A manifest
 ``export.json`` lists every file with size, time and check. Calibration uses DS1 training beats
