@@ -6,8 +6,8 @@
 Exports the run into --exports first when the files are not there (``ecgedge export --int8``):
 torch fp32 (the checkpoint), onnxruntime fp32 / int8, LiteRT fp32 / int8. ``--extra`` adds more
 models to the same session (e.g. a pruned or QAT run directory, or its exported files).
-Every model is timed through :func:`ecgedge.runtime.load_runtime` ``.predict`` on one real uint8
-beat at a time (DS1 training beats, never DS2) by :func:`ecgedge.runtime.latency.measure_latency`
+Every model is timed through :func:`ecgedge.firmware_host.runtime.load_runtime` ``.predict`` on one real uint8
+beat at a time (DS1 training beats, never DS2) by :func:`ecgedge.firmware_host.latency.measure_latency`
 (interleaved rounds, so a background load drifts over all runtimes alike): each number includes
 what a gateway pays per beat (uint8 -> float or int8, inference, dequantisation). Reported:
 median and 90th percentile per call, beats/s = 1 / median, speed-up against torch fp32, and the
@@ -27,15 +27,15 @@ from ecgedge.machine import machine_info  # noqa: E402
 from ecgedge.export import FORMATS, export_model  # noqa: E402
 from ecgedge.export.calibration import calibration_data  # noqa: E402
 from ecgedge.train.runs import package_versions  # noqa: E402
-from ecgedge.runtime import load_runtime  # noqa: E402
-from ecgedge.runtime.latency import measure_latency  # noqa: E402
+from ecgedge.firmware_host.runtime import load_runtime  # noqa: E402
+from ecgedge.firmware_host.latency import measure_latency  # noqa: E402
 from ecgedge.train import runs  # noqa: E402
 
 
 def exported_files(run_dir: Path, exports: Path, data_dir: Path | None) -> dict[str, Path]:
     want = {f"{fmt}-{p}": exports / f"{run_dir.name}-{p}{FORMATS[fmt].suffix}" for fmt in FORMATS for p in ("fp32", "int8")}
     if not all(p.is_file() for p in want.values()):
-        export_model(run_dir, exports, formats=tuple(FORMATS), int8=True, data_dir=data_dir)
+        export_model(run_dir, exports, formats=tuple(FORMATS), int8=True, data_dir=data_dir, load_runtime=load_runtime)
     return want
 
 

@@ -22,7 +22,7 @@ from ecgedge.data.dataset import prepare_dataset  # noqa: E402
 from ecgedge.preprocess import get_preset  # noqa: E402
 from ecgedge.train.batches import BeatTensors  # noqa: E402
 from ecgedge.train.fit import resolve_device  # noqa: E402
-from ecgedge.train.models import create_model  # noqa: E402
+from ecgedge.models.architectures import create_model  # noqa: E402
 
 
 def _median_rate(fn, batch: int, repeats: int) -> float:

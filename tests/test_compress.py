@@ -11,9 +11,10 @@ import torch
 
 from conftest import run_cli
 from tiny_models import registered_tiny_arch
-from ecgedge.compress import compress_run, load_checkpoint_model, model_from_checkpoint
+from ecgedge.compress import compress_run
+from ecgedge.models.checkpoint import load_checkpoint_model, model_from_checkpoint
 from ecgedge.compress.prune import complexity, example_inputs, prune_model
-from ecgedge.compress.rebuild import channel_spec, model_from_spec
+from ecgedge.models.checkpoint import channel_spec, model_from_spec
 from ecgedge.data.dataset import prepare_dataset
 from ecgedge.data.splits import make_split
 from ecgedge.errors import EcgEdgeError
@@ -23,7 +24,7 @@ from ecgedge.train import runs
 from ecgedge.train.batches import BeatTensors
 from ecgedge.train.config import train_preset
 from ecgedge.train.fit import fit
-from ecgedge.train.models import create_model
+from ecgedge.models.architectures import create_model
 from ecgedge.train.predict import predict_logits
 from ecgedge.train.stage import training_beats
 
@@ -198,7 +199,7 @@ def test_compress_qat_run_evaluates_the_int8_graph(tiny_run, tmp_path):
     step = json.loads((out / runs.CONFIG).read_text())["compress"]["steps"][0]
     assert step["step"] == "qat" and step["val_before_finetune"]["macro_f1"] > 0
     # a fresh process (no torchao imported yet) can load the saved int8 graph
-    code = f"from ecgedge.compress.qat import load_qat_program; import torch; print(load_qat_program({str(program)!r})(torch.rand(3, 1, 32, 32)).shape)"
+    code = f"from ecgedge.models.qat_program import load_qat_program; import torch; print(load_qat_program({str(program)!r})(torch.rand(3, 1, 32, 32)).shape)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0 and "[3, 5]" in r.stdout, r.stderr[-2000:]
     q = load_checkpoint_model(ckpt, best)  # the converted graph: int8 simulated by quantize / dequantize ops
@@ -225,9 +226,9 @@ def _check_qat_export(run_dir, simulation, ds, held, out_dir):
     from ecgedge.export import export_model
     from ecgedge.export.onnx_format import input_quantization
     from ecgedge.export.tflite_format import tensor_io
-    from ecgedge.runtime import load_runtime
+    from ecgedge.firmware_host.runtime import load_runtime
 
-    files = {(f.format, f.precision): f for f in export_model(run_dir, out_dir, int8=True, check_beats=128, log=None)}
+    files = {(f.format, f.precision): f for f in export_model(run_dir, out_dir, int8=True, check_beats=128, log=None, load_runtime=load_runtime)}
     for fmt in ("onnx", "tflite"):
         f = files[(fmt, "int8")]
         assert f.quantization == "qat" and f.check["passed"] and "simulation" in f.check["reference"]

@@ -31,13 +31,13 @@ from ecgedge.data.splits import make_split  # noqa: E402
 from ecgedge.errors import EcgEdgeError  # noqa: E402
 from ecgedge.evaluate import aami_metrics  # noqa: E402
 from ecgedge.export import FORMATS, export_model, parse_formats  # noqa: E402
-from ecgedge.export.source import sha256_file  # noqa: E402
-from ecgedge.export.validate import evaluate_model_file, predict_model_file  # noqa: E402
+from ecgedge.atomic import sha256_file  # noqa: E402
+from ecgedge.validate.scoring import evaluate_model_file, predict_model_file  # noqa: E402
 from ecgedge.preprocess import get_preset  # noqa: E402
-from ecgedge.runtime import load_runtime  # noqa: E402
+from ecgedge.firmware_host.runtime import load_runtime  # noqa: E402
 from ecgedge.train import runs  # noqa: E402
 from ecgedge.train.config import train_preset  # noqa: E402
-from ecgedge.train.models import create_model  # noqa: E402
+from ecgedge.models.architectures import create_model  # noqa: E402
 from tiny_models import registered_tiny_arch  # noqa: E402
 
 RECORDS = ("100", "106", "119")
@@ -108,7 +108,7 @@ def test_a_model_with_rhythm_features_exports_and_runs_in_every_format(mitdb_dir
     from ecgedge.preprocess.rhythm import N_RHYTHM
 
     rd = _tiny_run(mitdb_dir, tmp_path / "tiny-rr", tiny_arch, rr_features=True)
-    files = export_model(rd, tmp_path / "out", formats=("onnx", "tflite"), int8=True, calibration_beats=128, check_beats=128, log=None)
+    files = export_model(rd, tmp_path / "out", formats=("onnx", "tflite"), int8=True, calibration_beats=128, check_beats=128, log=None, load_runtime=load_runtime)
     assert len(files) == 4 and all(f.check["passed"] for f in files)
     images, rr, _ = beats
     assert rr.shape[1] == N_RHYTHM
@@ -124,7 +124,7 @@ def test_a_model_with_rhythm_features_exports_and_runs_in_every_format(mitdb_dir
 @pytest.fixture(scope="module")
 def exported(run_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("exports")
-    files = export_model(run_dir, out, formats=("onnx", "tflite"), int8=True, calibration_beats=128, check_beats=128, log=None)
+    files = export_model(run_dir, out, formats=("onnx", "tflite"), int8=True, calibration_beats=128, check_beats=128, log=None, load_runtime=load_runtime)
     return {(f.format, f.precision): f for f in files}, out
 
 
@@ -159,7 +159,7 @@ def test_every_format_and_precision_is_written(exported, run_dir):
 
 def test_resnet18_residual_adds_are_quantised():
     """On the real ResNet-18: every residual add gets observed int8 inputs (else it runs in float)."""
-    from ecgedge.export.source import ExportGraph
+    from ecgedge.models.graph import ExportGraph
     from ecgedge.export.tflite_format import prepare_int8, pt2e_quantizer
 
     graph = ExportGraph(create_model("resnet18", "none").eval()).eval()
@@ -232,7 +232,7 @@ def test_metadata_round_trips(exported, run_dir):
         assert meta["ecgedge_version"]
         assert meta["inputs"][0]["name"] == "image" and meta["inputs"][0]["range"] == [0.0, 1.0]
         assert (meta["calibration"] is not None) == (precision == "int8")
-        # read back with the formats' own tools, independently of ecgedge.runtime
+        # read back with the formats' own tools, independently of ecgedge.firmware_host.runtime
         if fmt == "onnx":
             props = {p.key: p.value for p in onnx.load(str(f.path), load_external_data=False).metadata_props}
             assert json.loads(props["ecgedge"]) == meta and props["classes"] == "N,S,V,F,Q"
@@ -257,12 +257,12 @@ def test_onnx_int8_routes(exported, run_dir, tmp_path):
     assert any(inits[n.input[0]].data_type == onnx.TensorProto.INT8 for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits)
 
     # onnxruntime's own route quantises the image input itself; its grid is recorded in the metadata
-    (ort_file,) = [f for f in export_model(run_dir, tmp_path, formats="onnx", int8=True, calibration_beats=64, check_beats=64, onnx_ptq="onnxruntime", log=None) if f.precision == "int8"]
+    (ort_file,) = [f for f in export_model(run_dir, tmp_path, formats="onnx", int8=True, calibration_beats=64, check_beats=64, onnx_ptq="onnxruntime", log=None, load_runtime=load_runtime) if f.precision == "int8"]
     assert ort_file.check["passed"] and "quantize_static" in load_runtime(ort_file.path).metadata["export"]["route"].split("used:")[1]
     q = load_runtime(ort_file.path).metadata["inputs"][0]["internal_quantization"]
     assert q["dtype"] == "uint8" and q["zero_point"] == 0 and abs(q["scale"] - 1 / 255) < 1e-6
     with pytest.raises(EcgEdgeError, match="unknown ONNX int8 route"):
-        export_model(run_dir, tmp_path / "x", formats="onnx", int8=True, onnx_ptq="tensorrt", log=None)
+        export_model(run_dir, tmp_path / "x", formats="onnx", int8=True, onnx_ptq="tensorrt", log=None, load_runtime=load_runtime)
 
 
 def test_report_compares_float_and_int8(exported, run_dir, mitdb_dir, tmp_path):
@@ -378,8 +378,12 @@ def test_runtime_needs_no_torch(exported):
     files, _ = exported
     code = (
         "import sys, numpy as np\n"
-        "sys.modules['torch'] = None  # any torch import now fails\n"
-        "from ecgedge.runtime import load_runtime\n"
+        "class NoTorch:  # any torch import now fails (a sys.modules None entry breaks scipy's own torch probe)\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from ecgedge.firmware_host.runtime import load_runtime\n"
         f"for p in {[str(files[k].path) for k in sorted(files)]!r}:\n"
         "    rt = load_runtime(p)\n"
         "    assert rt.predict(np.zeros((3, 32, 32), np.uint8)).shape == (3, 5)\n"
@@ -402,7 +406,7 @@ def test_predict_checks_its_inputs(exported):
 
 def test_self_check_rejects_a_bad_export(run_dir, tmp_path):
     with pytest.raises(EcgEdgeError, match="self-check"):
-        export_model(run_dir, tmp_path, formats="onnx", fp32_atol=-1.0, calibration_beats=16, check_beats=16, log=None)
+        export_model(run_dir, tmp_path, formats="onnx", fp32_atol=-1.0, calibration_beats=16, check_beats=16, log=None, load_runtime=load_runtime)
     assert (tmp_path / f"{run_dir.name}-fp32.onnx.rejected").is_file()
     assert not (tmp_path / f"{run_dir.name}-fp32.onnx").exists()
 
@@ -424,14 +428,14 @@ def test_bad_requests_are_user_errors(run_dir, tmp_path):
     with pytest.raises(EcgEdgeError, match="unknown export format"):
         parse_formats("onnx,coreml")
     with pytest.raises(EcgEdgeError, match="not found|not a run directory"):
-        export_model(tmp_path / "missing", tmp_path / "out")
+        export_model(tmp_path / "missing", tmp_path / "out", load_runtime=load_runtime)
     with pytest.raises(EcgEdgeError, match="unknown model format"):
         (tmp_path / "m.bin").write_bytes(b"x")
         load_runtime(tmp_path / "m.bin")
 
 
 def test_latency_times_every_runtime_alike(exported, beats):
-    from ecgedge.runtime.latency import measure_latency
+    from ecgedge.firmware_host.latency import measure_latency
 
     files, _ = exported
     images = beats[0][:8]
@@ -490,5 +494,5 @@ def test_a_killed_export_leaves_no_file_under_the_final_name(run_dir, tmp_path, 
     monkeypatch.setitem(export_mod.FORMATS, "onnx", dataclasses.replace(FORMATS["onnx"], exporter=killed))
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        export_model(run_dir, out, formats="onnx", calibration_beats=16, check_beats=16, log=None)
+        export_model(run_dir, out, formats="onnx", calibration_beats=16, check_beats=16, log=None, load_runtime=load_runtime)
     assert list(out.iterdir()) == []

@@ -30,7 +30,7 @@ from ecgedge.data.record_list import parse_record_list
 from ecgedge.errors import DataError, EcgEdgeError
 from ecgedge.preflight import removed_on_failure
 from ecgedge.preprocess import get_preset
-from ecgedge.runtime.file_hash import sha256_sidecar, verify_model_file, write_sha256_sidecar
+from ecgedge.model_files import sha256_sidecar, verify_model_file, write_sha256_sidecar
 
 RECORDS = "101,106"  # both DS1
 

@@ -17,9 +17,9 @@ import torch.nn.functional as F  # noqa: E402
 from torchvision.models import ResNet18_Weights, resnet18  # noqa: E402
 
 from ecgedge.errors import EcgEdgeError  # noqa: E402
-from ecgedge.train import models as M  # noqa: E402
-from ecgedge.train.models import ARCHS, create_model, fold_rgb_stem  # noqa: E402
-from ecgedge.train.weights import UnverifiedWeightsWarning, official_hash_prefix  # noqa: E402
+from ecgedge.models import architectures as M  # noqa: E402
+from ecgedge.models.architectures import ARCHS, create_model, fold_rgb_stem  # noqa: E402
+from ecgedge.models.weights import UnverifiedWeightsWarning, official_hash_prefix  # noqa: E402
 
 ARCH_NAMES = ["resnet18", "efficientnet_lite0"]
 RESNET_FILE = os.path.basename(ResNet18_Weights.IMAGENET1K_V1.url)

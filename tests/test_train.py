@@ -18,7 +18,7 @@ from ecgedge.train import runs
 from ecgedge.train.batches import BeatTensors
 from ecgedge.train.config import train_preset
 from ecgedge.train.fit import fit
-from ecgedge.train.models import create_model
+from ecgedge.models.architectures import create_model
 from ecgedge.train.predict import predict_logits
 from ecgedge.train.sampling import cap_normal_beats, class_weights, patient_stratified_subsample
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from ecgedge.train.models import ARCHS, IMAGENET_MEAN, IMAGENET_STD, Arch, register_arch
+from ecgedge.models.architectures import ARCHS, IMAGENET_MEAN, IMAGENET_STD, Arch, register_arch
 
 
 class TinyBackbone(nn.Module):

@@ -49,7 +49,7 @@ def check_device(name: str | None, option: str = "--device") -> None:
 
 def check_arch_and_weights(arch: str, weights: str | None) -> None:
     """A registered architecture, and a ``--weights PATH`` that exists (imagenet is checked when loaded)."""
-    from ecgedge.train.models import ARCHS
+    from ecgedge.models.architectures import ARCHS
 
     if arch not in ARCHS:
         raise EcgEdgeError(f"--arch {arch!r} is unknown; choose one of {', '.join(sorted(ARCHS))}.")

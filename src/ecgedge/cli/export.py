@@ -25,11 +25,13 @@ def export(
 @user_errors
 def _export(run_dir, output, formats, int8, data_dir, calibration_beats, onnx_ptq):
     from ecgedge.export import export_model
+    from ecgedge.firmware_host.runtime import load_runtime
     from ecgedge.preflight import check_output_dir
 
     check_output_dir(output)
     results = export_model(
-        run_dir, output.expanduser(), formats=formats, int8=int8, data_dir=data_dir, calibration_beats=calibration_beats, onnx_ptq=onnx_ptq
+        run_dir, output.expanduser(), formats=formats, int8=int8, data_dir=data_dir, calibration_beats=calibration_beats, onnx_ptq=onnx_ptq,
+        load_runtime=load_runtime,
     )
     width = max(len(str(r.path)) for r in results)
     # "vs": what the self-check compared with (float model, or a QAT run's own int8 simulation)

@@ -80,14 +80,14 @@ def evaluate(
     """Score a run (or an exported .onnx / .tflite file) on a set of its split (AAMI EC57 per-class Se, PPV, FPR, F1; jκ)."""
     exported = run_dir.is_file() and run_dir.suffix.lower() in (".onnx", ".tflite")
     if exported:
-        from ecgedge.runtime.file_hash import verify_model_file
+        from ecgedge.model_files import verify_model_file
 
         verify_model_file(run_dir)
     else:
         preflight.check_run_checkpoint(run_dir)
     with progress_bar() as progress:
         if exported:
-            from ecgedge.export.validate import evaluate_with_predictions, keep_scores
+            from ecgedge.validate.scoring import evaluate_with_predictions, keep_scores
 
             metrics, pred = evaluate_with_predictions(run_dir, split, data_dir, progress)
             try:
@@ -170,10 +170,11 @@ def pipeline(
 def _score_exports(run_dir: Path, out_dir: Path, set_name: str, data_dir: Path, progress) -> list[Path]:
     """Export ``run_dir`` to int8 ONNX and TFLite and score each file on ``set_name`` (sidecar metrics)."""
     from ecgedge.export import export_model
-    from ecgedge.export.validate import evaluate_with_predictions, keep_scores
+    from ecgedge.firmware_host.runtime import load_runtime
+    from ecgedge.validate.scoring import evaluate_with_predictions, keep_scores
 
     files = []
-    for model in export_model(run_dir, out_dir, ("onnx", "tflite"), int8=True, data_dir=data_dir):
+    for model in export_model(run_dir, out_dir, ("onnx", "tflite"), int8=True, data_dir=data_dir, load_runtime=load_runtime):
         if model.precision == "int8":
             keep_scores(model.path, *evaluate_with_predictions(model.path, set_name, data_dir, progress))
             files.append(model.path)
@@ -182,7 +183,7 @@ def _score_exports(run_dir: Path, out_dir: Path, set_name: str, data_dir: Path, 
 
 def _compressed_from(compressed: Path, run_dir: Path) -> bool:
     """Does ``compressed`` hold a finished compress run of ``run_dir``'s current best checkpoint?"""
-    from ecgedge.export.source import sha256_file
+    from ecgedge.atomic import sha256_file
     from ecgedge.train import runs
 
     if not (compressed / runs.CHECKPOINTS / runs.BEST).is_file() or not (compressed / runs.CONFIG).is_file():

@@ -5,13 +5,12 @@ fine-tuning (torchao PT2E), producing run directories that evaluate / report / e
     out = compress_run(Path("runs/r1"), Path("runs/r1-p50-qat"), prune=0.5, qat=True, epochs=2)
 
 Pieces: :func:`prune_model` / :func:`complexity` (:mod:`.prune`), :func:`finetune`
-(:mod:`.finetune`), :func:`prepare_qat` / :func:`convert_qat` / :func:`export_qat_onnx` /
-:func:`export_qat_tflite` (:mod:`.qat`), and the loaders :func:`model_from_checkpoint` /
-:func:`load_checkpoint_model` (:mod:`.rebuild`, no torch-pruning needed to load a pruned model).
+(:mod:`.finetune`), :func:`prepare_qat` / :func:`convert_qat` (:mod:`.qat`). Loading what this
+writes (pruned and QAT checkpoints) is :mod:`ecgedge.models.checkpoint`'s job (no torch-pruning
+needed to load a pruned model); the int8 files of a QAT run are :mod:`ecgedge.export.qat_formats`'.
 Heavy imports happen on first use.
 """
 
-from ecgedge.compress.rebuild import channel_spec, load_checkpoint_model, model_from_checkpoint, model_from_spec
 from ecgedge.compress.stage import compress_run
 
 
@@ -24,7 +23,7 @@ def __getattr__(name):
         from ecgedge.compress.finetune import finetune
 
         return finetune
-    if name in ("prepare_qat", "convert_qat", "export_qat_onnx", "export_qat_tflite", "load_qat_program", "QATModel"):
+    if name in ("prepare_qat", "convert_qat"):
         from ecgedge.compress import qat
 
         return getattr(qat, name)
@@ -33,18 +32,10 @@ def __getattr__(name):
 
 __all__ = [
     "compress_run",
-    "channel_spec",
-    "model_from_spec",
-    "model_from_checkpoint",
-    "load_checkpoint_model",
     "prune_model",
     "complexity",
     "check_ratio",
     "finetune",
     "prepare_qat",
     "convert_qat",
-    "export_qat_onnx",
-    "export_qat_tflite",
-    "load_qat_program",
-    "QATModel",
 ]

@@ -22,7 +22,7 @@ from torch import nn
 
 from ecgedge.errors import EcgEdgeError
 from ecgedge.preprocess.rhythm import REGULAR_RHYTHM
-from ecgedge.train.models import SpectrogramClassifier, get_arch
+from ecgedge.models.architectures import SpectrogramClassifier, get_arch
 
 __all__ = ["complexity", "prune_model", "check_ratio"]
 
@@ -109,7 +109,7 @@ def prune_model(
         global_pruning=False,
     )
     pruner.step()
-    from ecgedge.compress.rebuild import sync_feature_dim
+    from ecgedge.models.checkpoint import sync_feature_dim
 
     sync_feature_dim(model)
     after = complexity(model, inputs)

@@ -2,10 +2,10 @@
 
 Recipe (see /work/shared/notes/edge-toolchain.md):
 
-1. the export graph of the float model (:class:`ecgedge.export.source.ExportGraph`: ``image`` in
+1. the export graph of the float model (:class:`ecgedge.models.graph.ExportGraph`: ``image`` in
    [0, 1], normalisation as Mul + Add) is captured with ``torch.export`` in train mode, dynamic
    batch; the residual adds / ReLUs are made visible to the quantiser
-   (``export.tflite_format._mark_quantizable_partitions``, the same pass the PTQ route uses);
+   (:func:`ecgedge.models.graph.mark_quantizable_partitions`, the same pass the PTQ route uses);
 2. ``prepare_qat_pt2e`` with torchao's ``XNNPACKQuantizer`` (symmetric per-channel int8 weights,
    asymmetric int8 activations, ``is_qat=True``): Conv+BN pairs are simulated folded, every
    weight / activation passes a ``FusedMovingAvgObsFakeQuantize``;
@@ -23,12 +23,12 @@ What a QAT run directory keeps (``checkpoints/``):
   fake-quant scales / zero points / observer ranges) from which :func:`prepared_from_checkpoint`
   rebuilds the QAT graph (same torch / torchao versions);
 * ``qat_int8.pt2``: the converted graph (``fold_quantize=False``, dynamic batch) as a
-  self-contained ``torch.export`` program: :func:`load_qat_program` runs it without any of this
-  code, and :class:`QATModel` wraps it as ``model(x, rr)`` for ``ecgedge evaluate``.
+  self-contained ``torch.export`` program: :func:`ecgedge.models.qat_program.load_qat_program`
+  runs it without any of this code, and :class:`ecgedge.models.qat_program.QATModel` wraps it as
+  ``model(x, rr)`` for ``ecgedge evaluate``.
 
-Int8 files from it: :func:`export_qat_onnx` (``torch.onnx.export(dynamo=True)``, opset 18 QDQ,
-int8 weights folded, activations rewritten to the equivalent uint8 grid for onnxruntime's x86 kernels) and :func:`export_qat_tflite` (litert-torch with a non-QAT PT2EQuantizer as
-``quant_config``, which is how the converted graph's q/dq ops become int8 TFLite kernels).
+The int8 files made from it (learned scales, no calibration) are written by
+:mod:`ecgedge.export.qat_formats`.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ import torch
 from torch import nn
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.models.qat_program import QAT_PROGRAM
 from ecgedge.preprocess.rhythm import REGULAR_RHYTHM
 
-QAT_PROGRAM = "qat_int8.pt2"
 #: Weight grid of the QAT graph. 7 bits ([-63, 63] in int8 storage) by default: onnxruntime's x86
 #: integer kernels on CPUs without VNNI (AVX2, AVX-512F) multiply uint8 activations by int8 weights
 #: with VPMADDUBSW, whose int16 pair sums saturate when both weights are large (2 * 255 * 127 >
@@ -69,16 +69,12 @@ def quantizer_description(weight_bits: int) -> str:
 
 __all__ = [
     "QAT_PROGRAM",
-    "QATModel",
     "QATTrainable",
     "prepare_qat",
     "convert_qat",
     "float_state_from_prepared",
     "prepared_from_checkpoint",
-    "load_qat_program",
     "save_qat_program",
-    "export_qat_onnx",
-    "export_qat_tflite",
     "is_qat_checkpoint",
 ]
 
@@ -127,12 +123,11 @@ def prepare_qat(model, image_size=(32, 32), weight_bits: int = DEFAULT_WEIGHT_BI
     """The PT2E QAT graph of ``model`` (a SpectrogramClassifier, float); returns (prepared, input qparams)."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
-    from ecgedge.export.source import ExportGraph
-    from ecgedge.export.tflite_format import _mark_quantizable_partitions
+    from ecgedge.models.graph import ExportGraph, mark_quantizable_partitions
 
     graph = ExportGraph(model).train()
     exported = torch.export.export(graph, _sample_args(model, 2, image_size), dynamic_shapes=_dynamic(model.rr_features)).module()
-    _mark_quantizable_partitions(exported)
+    mark_quantizable_partitions(exported)
     with contextlib.redirect_stdout(io.StringIO()):  # the quantiser prints notes on stdout
         prepared = prepare_qat_pt2e(exported, _quantizer(weight_bits))
     qparams = _pin_input_fake_quant(prepared)
@@ -206,40 +201,13 @@ def save_qat_program(converted: torch.fx.GraphModule, path: Path, rr_features: b
     return path
 
 
-def load_qat_program(path: Path) -> torch.fx.GraphModule:
-    """The converted QAT graph (float in, float logits out; int8 simulated by q/dq ops)."""
-    import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  registers the quantized_decomposed ops
-
-    return torch.export.load(os.fspath(path)).module()
-
-
-class QATModel(nn.Module):
-    """A converted QAT graph called as ``model(x, rr)`` (x in [0, 1]); ``train()`` / ``eval()`` are no-ops."""
-
-    def __init__(self, gm: nn.Module, num_classes: int, rr_features: bool):
-        super().__init__()
-        self.gm = gm
-        self.num_classes = int(num_classes)
-        self.rr_features = bool(rr_features)
-        self.training = False
-
-    def forward(self, x: torch.Tensor, rr: torch.Tensor | None = None) -> torch.Tensor:
-        if x.dtype == torch.uint8:
-            x = x.float() / 255.0
-        return self.gm(x.contiguous(), rr) if self.rr_features else self.gm(x.contiguous())
-
-    def train(self, mode: bool = True):  # the graph is fixed in its eval form
-        self.training = False
-        return self
-
-
 def is_qat_checkpoint(ckpt: dict) -> bool:
     return isinstance(ckpt, dict) and "qat_state" in ckpt
 
 
 def prepared_from_checkpoint(ckpt: dict, image_size=(32, 32)) -> tuple[torch.fx.GraphModule, object]:
     """Rebuild the QAT graph of a QAT checkpoint with its learned scales; returns (prepared, float model)."""
-    from ecgedge.compress.rebuild import model_from_checkpoint
+    from ecgedge.models.checkpoint import model_from_checkpoint
 
     model = model_from_checkpoint(ckpt)
     prepared, _ = prepare_qat(model, image_size, int(ckpt["model_spec"].get("qat", {}).get("weight_bits", 8)))  # runs before 7-bit: 8
@@ -252,54 +220,3 @@ def prepared_from_checkpoint(ckpt: dict, image_size=(32, 32)) -> tuple[torch.fx.
         ) from None
     set_observers(prepared, False)
     return prepared, model
-
-
-def qat_source_checkpoint(source) -> dict:
-    ckpt = torch.load(source.checkpoint, map_location="cpu", weights_only=False)
-    if not is_qat_checkpoint(ckpt):
-        raise EcgEdgeError(f"{source.checkpoint} is not a quantisation-aware checkpoint (made by `ecgedge compress --qat`).")
-    return ckpt
-
-
-def _prepared_of(source, prepared):
-    return prepared if prepared is not None else prepared_from_checkpoint(qat_source_checkpoint(source), source.image_size)[0]
-
-
-def export_qat_onnx(source, path: Path, prepared=None) -> Path:
-    """int8 QDQ ONNX with the learned QAT scales (int8 weights folded), dynamic batch, float I/O.
-
-    ``prepared``: the checkpoint's rebuilt QAT graph (:func:`prepared_from_checkpoint`) when the
-    caller has it already; it is not modified."""
-    converted = convert_qat(_prepared_of(source, prepared), fold_quantize=True)
-    args = source.sample_args(batch=2)
-    dim = torch.export.Dim("batch", min=1, max=65536)
-    try:
-        ep = torch.export.export(converted, args, dynamic_shapes=tuple({0: dim} for _ in args))
-        with contextlib.redirect_stdout(io.StringIO()):
-            program = torch.onnx.export(ep, args, input_names=source.input_names(), output_names=["logits"], opset_version=18, dynamo=True)
-            program.save(os.fspath(path), external_data=False)
-        import onnx
-
-        from ecgedge.export.onnx_format import activations_to_uint8
-
-        onnx.save(activations_to_uint8(onnx.load(os.fspath(path))), os.fspath(path))
-    except Exception as exc:
-        raise EcgEdgeError(f"QAT ONNX export of {source.run_dir} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
-    return path
-
-
-def export_qat_tflite(source, path: Path, prepared=None) -> Path:
-    """Full-integer int8 TFLite with the learned QAT scales (batch 1, int8 input and output); ``prepared`` as for ONNX."""
-    from ecgedge.export.tflite_format import _import_litert_torch, _quiet_litert, pt2e_quantizer
-
-    litert_torch = _import_litert_torch()
-    from litert_torch.quantize.quant_config import QuantConfig
-
-    converted = convert_qat(_prepared_of(source, prepared), fold_quantize=False)
-    try:
-        with _quiet_litert():
-            edge = litert_torch.convert(converted, source.sample_args(batch=1), quant_config=QuantConfig(pt2e_quantizer=pt2e_quantizer()))
-            edge.export(os.fspath(path))
-    except Exception as exc:
-        raise EcgEdgeError(f"QAT int8 TFLite export of {source.run_dir} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
-    return path

@@ -80,11 +80,11 @@ def compress_run(
     """
     from ecgedge.compress.finetune import evaluate_val, finetune
     from ecgedge.compress.prune import check_ratio, complexity, example_inputs, prune_model
-    from ecgedge.compress.rebuild import channel_spec, model_from_checkpoint
+    from ecgedge.models.checkpoint import channel_spec, model_from_checkpoint
     from ecgedge.data.splits import make_split
     from ecgedge.data.summary import class_counts
-    from ecgedge.export.calibration import run_dataset
-    from ecgedge.export.source import sha256_file
+    from ecgedge.data.run_data import run_dataset
+    from ecgedge.atomic import sha256_file
     from ecgedge.train.batches import BeatTensors, iterate
     from ecgedge.train.config import TrainConfig
     from ecgedge.train.fit import resolve_device, seed_everything

@@ -1,7 +1,8 @@
 """Export a trained run to deployable files: one front door, a table of formats.
 
     from ecgedge.export import export_model
-    files = export_model(Path("runs/r1"), Path("exports/r1"), formats=("onnx", "tflite"), int8=True)
+    from ecgedge.firmware_host import load_runtime
+    files = export_model(Path("runs/r1"), Path("exports/r1"), formats=("onnx", "tflite"), int8=True, load_runtime=load_runtime)
 
 writes, for each format, ``<run>-fp32<suffix>`` and (``int8=True``) ``<run>-int8<suffix>``:
 
@@ -22,9 +23,9 @@ no calibration; any other checkpoint gets post-training int8 calibrated on DS1 t
 
 Every file gets the ``ecgedge`` metadata (classes, preprocessing, input quantisation, version,
 source checkpoint SHA-256, run dir; see :mod:`ecgedge.export.metadata`) and checks itself before
-it is reported: ONNX passes ``onnx.checker``; the file is loaded with :func:`ecgedge.runtime.load_runtime`
-(onnxruntime / LiteRT) and run on held-out DS1 training beats next to the torch model: fp32 must
-match within ``max |dlogit| <= 1e-3``, int8 must agree on the top-1 class for >= 97 % of them
+it is reported: ONNX passes ``onnx.checker``; the file is loaded with the ``load_runtime`` the
+caller passes (:func:`ecgedge.firmware_host.load_runtime`: onnxruntime / LiteRT) and run on
+held-out DS1 training beats next to the torch model: fp32 must match within ``max |dlogit| <= 1e-3``, int8 must agree on the top-1 class for >= 97 % of them
 (a QAT int8 file with the checkpoint's own int8 simulation, a post-training one with the float model);
 else :class:`ecgedge.errors.EcgEdgeError` (the file is renamed ``*.rejected``). A manifest
 ``export.json`` lists every file with size, time and check. Calibration uses DS1 training beats
@@ -46,9 +47,9 @@ from ecgedge import jsonio
 from ecgedge.atomic import sha256_file, temp_path_for
 from ecgedge.errors import EcgEdgeError
 from ecgedge.preprocess.rhythm import N_RHYTHM
-from ecgedge.export.validate import FP32_MAX_ABS_LOGIT_DIFF, INT8_MIN_TOP1_AGREEMENT, evaluate_model_file
+from ecgedge.export.validate import FP32_MAX_ABS_LOGIT_DIFF, INT8_MIN_TOP1_AGREEMENT
 
-__all__ = ["ExportFormat", "ExportedModel", "FORMATS", "export_model", "export_onnx", "export_tflite", "evaluate_model_file", "parse_formats"]
+__all__ = ["ExportFormat", "ExportedModel", "FORMATS", "export_model", "export_onnx", "export_tflite", "parse_formats"]
 
 MANIFEST = "export.json"
 
@@ -105,7 +106,7 @@ class _Context:
 
     @functools.cached_property
     def qat_checkpoint(self) -> dict:
-        from ecgedge.compress.qat import qat_source_checkpoint
+        from ecgedge.export.qat_formats import qat_source_checkpoint
 
         return qat_source_checkpoint(self.source)
 
@@ -124,7 +125,7 @@ def export_onnx(ctx: _Context, precision: str, path: Path) -> Path:
     if precision == "fp32":
         return onnx_format.export_onnx_fp32(ctx.source, path)
     if ctx.qat:
-        from ecgedge.compress.qat import export_qat_onnx
+        from ecgedge.export.qat_formats import export_qat_onnx
 
         return export_qat_onnx(ctx.source, path, ctx.qat_prepared)
     fp32 = ctx.written.get(("onnx", "fp32"))
@@ -140,7 +141,7 @@ def export_tflite(ctx: _Context, precision: str, path: Path) -> Path:
     if precision == "fp32":
         return tflite_format.export_tflite_fp32(ctx.source, path)
     if ctx.qat:
-        from ecgedge.compress.qat import export_qat_tflite
+        from ecgedge.export.qat_formats import export_qat_tflite
 
         return export_qat_tflite(ctx.source, path, ctx.qat_prepared)
     return tflite_format.export_tflite_int8(ctx.source, path, ctx.data.calib)
@@ -212,8 +213,14 @@ def export_model(
     int8_min_agreement: float = INT8_MIN_TOP1_AGREEMENT,
     onnx_ptq: str = "nncf",
     log: Callable[[str], None] | None = _stderr,
+    load_runtime: Callable[[Path], object],
 ) -> list[ExportedModel]:
-    """Export ``run_dir``'s best checkpoint to ``out_dir`` in every format (fp32, plus int8 if asked)."""
+    """Export ``run_dir``'s best checkpoint to ``out_dir`` in every format (fp32, plus int8 if asked).
+
+    ``load_runtime``: what runs a written file for its self-check (path -> an object with
+    ``predict(images_u8, rr)`` and ``metadata``): :func:`ecgedge.firmware_host.load_runtime`, the
+    gateway's runtime. The caller passes it, so export does not depend on the layer above it.
+    """
     import numpy as np
 
     from ecgedge.export.calibration import calibration_data
@@ -221,11 +228,8 @@ def export_model(
     from ecgedge.train.runs import package_versions
     from ecgedge.export.source import load_source, torch_logits
     from ecgedge.export.validate import compare_outputs
-    from ecgedge.runtime import load_runtime
-
     from ecgedge.export.onnx_format import PTQ_ROUTES
-    from ecgedge.runtime.file_hash import sha256_sidecar, write_sha256_sidecar
-    from ecgedge.runtime.metadata import sidecar_path
+    from ecgedge.model_files import sha256_sidecar, sidecar_path, write_sha256_sidecar
 
     log = log or (lambda _m: None)
     names = parse_formats(formats)
@@ -241,7 +245,7 @@ def export_model(
     qat_reference = None
     if ctx.qat and int8:
         # a QAT int8 file must compute what the checkpoint's int8 simulation computes
-        from ecgedge.compress.rebuild import load_checkpoint_model
+        from ecgedge.models.checkpoint import load_checkpoint_model
 
         qat_reference = torch_logits(load_checkpoint_model(ctx.qat_checkpoint, source.checkpoint), check.images, rr_check)
     complexity = model_complexity(source)

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ecgedge.data.aami import AAMI_CLASSES
-from ecgedge.data.dataset import BeatDataset, prepare_dataset
+from ecgedge.data.run_data import run_dataset
 from ecgedge.data.splits import make_split
 from ecgedge.errors import EcgEdgeError
-from ecgedge.preprocess import PreprocessConfig
 
 
 @dataclass(frozen=True)
@@ -45,31 +44,6 @@ class CalibrationData:
     calib: BeatSample
     check: BeatSample
     description: dict
-
-
-def load_beats(preprocess: dict, records: list[str] | None, sources_sha256: str | None, data_dir: Path) -> BeatDataset:
-    """The prepared dataset of ``records`` under ``preprocess``; refuses other MIT-BIH files than recorded."""
-    from ecgedge.export.source import sources_digest
-
-    dataset = prepare_dataset(Path(data_dir), PreprocessConfig.from_dict(preprocess), records=tuple(records) if records else None)
-    if sources_sha256 and sources_digest(dataset.meta["sources"]) != sources_sha256:
-        raise EcgEdgeError(f"the MIT-BIH files in {data_dir} differ from those the model was trained on; use the same data.")
-    return dataset
-
-
-def run_dataset(meta: dict, data_dir: Path | None = None) -> BeatDataset:
-    """The prepared dataset a run was trained on (same records, same files), from ``data_dir``."""
-    from ecgedge.export.source import records_of, sources_digest
-
-    if not (data_dir or meta.get("data_dir")):
-        raise EcgEdgeError("the run records no data directory; pass --data-dir DIR (MIT-BIH).")
-    sources = (meta.get("dataset") or {}).get("sources") or {}
-    return load_beats(
-        meta["preprocess"],
-        records_of(sources) if sources else None,
-        sources_digest(sources) if sources else None,
-        Path(data_dir or meta["data_dir"]),
-    )
 
 
 def _stratified(rng: np.random.Generator, idx: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 One JSON object (schema ``ecgedge.model/1``) under the key ``"ecgedge"``: ONNX ``metadata_props``
 (plus a few flat keys), TFLite flatbuffer ``Model.metadata`` (a named buffer). Readers live in
-:mod:`ecgedge.runtime.metadata` (no torch, no onnx package needed).
+:mod:`ecgedge.firmware_host.metadata` (no torch, no onnx package needed).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from ecgedge import __version__
 from ecgedge.data.aami import AAMI_CLASSES
 from ecgedge.preprocess.rhythm import N_RHYTHM, RHYTHM_FEATURES
-from ecgedge.runtime.metadata import METADATA_KEY, sidecar_path
+from ecgedge.model_files import METADATA_KEY, sidecar_path
 
 SCHEMA = "ecgedge.model/1"
 
@@ -55,7 +55,7 @@ def build_metadata(
     source, *, fmt: str, precision: str, inputs: list[dict], outputs: list[dict], export: dict, calibration: dict | None = None, complexity: dict | None = None
 ) -> dict:
     """The metadata object of one exported file (``source`` is an :class:`ExportSource`)."""
-    from ecgedge.export.source import records_of, sources_digest
+    from ecgedge.data.run_data import records_of, sources_digest
 
     meta = source.meta
     train = meta.get("train") or {}

@@ -11,42 +11,19 @@ zero point -128, i.e. ``q = u8 - 128``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ecgedge.atomic import sha256_file
 from ecgedge.errors import EcgEdgeError
+from ecgedge.models.architectures import SpectrogramClassifier
+from ecgedge.models.checkpoint import model_from_spec
+from ecgedge.models.graph import ExportGraph
 from ecgedge.preprocess.rhythm import REGULAR_RHYTHM
 from ecgedge.train import runs
-from ecgedge.compress.rebuild import model_from_spec
-from ecgedge.train.models import SpectrogramClassifier
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def sources_digest(sources: dict[str, str]) -> str:
-    """One SHA-256 over a dataset's per-file checksums (order-independent)."""
-    return hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()
-
-
-def records_of(sources: dict[str, str]) -> list[str]:
-    """Record names in the order the dataset was prepared (``sources`` keeps insertion order)."""
-    out: list[str] = []
-    for name in sources:
-        rec = name.rsplit(".", 1)[0]
-        if rec not in out:
-            out.append(rec)
-    return out
 
 
 @dataclass
@@ -130,23 +107,6 @@ def _small_val_metrics(m) -> dict | None:
     if not isinstance(m, dict):
         return None
     return {k: m[k] for k in ("accuracy", "macro_f1", "jk") if isinstance(m.get(k), (int, float))}
-
-
-class ExportGraph(nn.Module):
-    """``image`` [B,1,H,W] in [0,1] (+ ``rr`` [B,3]) -> logits; normalisation as Mul + Add."""
-
-    def __init__(self, model: SpectrogramClassifier):
-        super().__init__()
-        self.backbone = model.backbone
-        self.head = model.head
-        self.rr_features = model.rr_features
-        std, mean = float(model.input_std), float(model.input_mean)
-        self.scale = 1.0 / std
-        self.shift = -mean / std
-
-    def forward(self, image: torch.Tensor, rr: torch.Tensor | None = None) -> torch.Tensor:
-        x = image * self.scale + self.shift
-        return self.head(self.backbone(x), rr if self.rr_features else None)
 
 
 @torch.no_grad()

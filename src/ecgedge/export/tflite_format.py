@@ -81,43 +81,6 @@ def _pin_input_observers(prepared, names=("image",)) -> int:
     return pinned
 
 
-def _mark_quantizable_partitions(gm) -> int:
-    """Make the residual adds and their ReLUs visible to the quantiser; returns nodes marked.
-
-    In the non-strict ``torch.export`` graph of torchvision's BasicBlock the residual
-    ``out += identity`` is an in-place ``aten.add_`` whose source is the block itself (matched by
-    no annotator), and one ``nn.ReLU`` module is called twice, so both calls form one source
-    partition with two outputs, which the add+ReLU annotator skips ("Relu partition has more than
-    one output node"). Left alone, every residual add ran in float between DEQUANTIZE / QUANTIZE.
-    This pass (1) turns ``add_`` / ``relu_`` into their out-of-place forms where the mutated input
-    has no other user (same values), and (2) gives each add / ReLU node its own ``source_fn_stack``
-    entry, so every add+ReLU is annotated and quantised. The computation is unchanged.
-    """
-    import torch
-
-    aten = torch.ops.aten
-    out_of_place = {aten.add_.Tensor: aten.add.Tensor, aten.relu_.default: aten.relu.default}
-    sources = {aten.add.Tensor: torch.add, aten.relu.default: torch.nn.ReLU}
-    marked = 0
-    for node in gm.graph.nodes:
-        if node.op != "call_function":
-            continue
-        if node.target in out_of_place:
-            first = node.args[0]
-            if isinstance(first, torch.fx.Node) and len(first.users) == 1:
-                node.target = out_of_place[node.target]
-        src = sources.get(node.target)
-        if src is None or node.meta.get("source_fn_stack"):
-            continue
-        if src is torch.add and not all(isinstance(a, torch.fx.Node) for a in node.args[:2]):
-            continue  # tensor + scalar: left to the scalar annotators
-        node.meta["source_fn_stack"] = [(node.name, src)]
-        marked += 1
-    gm.graph.lint()
-    gm.recompile()
-    return marked
-
-
 def pt2e_quantizer():
     """litert-torch's PT2E quantiser: per-channel symmetric int8 weights, static int8 activations."""
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
@@ -130,8 +93,10 @@ def prepare_int8(graph, sample_args, quantizer, dynamic_shapes=None):
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
+    from ecgedge.models.graph import mark_quantizable_partitions
+
     exported = torch.export.export(graph, sample_args, dynamic_shapes=dynamic_shapes).module()
-    _mark_quantizable_partitions(exported)
+    mark_quantizable_partitions(exported)
     with contextlib.redirect_stdout(io.StringIO()):  # the quantiser prints notes on stdout
         prepared = prepare_pt2e(exported, quantizer)
     if not _pin_input_observers(prepared):
@@ -179,9 +144,9 @@ def export_tflite_int8(source, path: Path, calib, batch: int = 64) -> Path:
 
 def tensor_io(path: Path) -> tuple[list[dict], list[dict]]:
     """Input and output descriptions (name, dtype, shape, quantisation) as the interpreter sees them."""
-    from ecgedge.runtime import _interpreter_class
+    from ecgedge.model_runner import interpreter_class
 
-    Interpreter, _ = _interpreter_class()
+    Interpreter, _ = interpreter_class()
     it = Interpreter(model_path=os.fspath(path))
 
     def describe(d: dict) -> dict:
@@ -196,9 +161,9 @@ def tensor_io(path: Path) -> tuple[list[dict], list[dict]]:
 
 def int8_tensor_count(path: Path) -> dict[str, int]:
     """How many tensors of each dtype the model holds (``get_tensor_details``)."""
-    from ecgedge.runtime import _interpreter_class
+    from ecgedge.model_runner import interpreter_class
 
-    Interpreter, _ = _interpreter_class()
+    Interpreter, _ = interpreter_class()
     it = Interpreter(model_path=os.fspath(path))
     counts: dict[str, int] = {}
     for d in it.get_tensor_details():

@@ -6,7 +6,7 @@ Facts come from what the model carries (an exported file's ``ecgedge`` metadata;
 ``config.json`` compress record), else are computed from the checkpoint (torch + torch-pruning's
 counter). Latency is optional (``ecgedge report --latency``): every model is loaded in its own
 runtime (torch, onnxruntime, LiteRT) and timed in one interleaved session
-(:func:`ecgedge.runtime.latency.measure_latency`), batch 1, ``threads`` threads, so ratios between
+(:func:`ecgedge.firmware_host.latency.measure_latency`), batch 1, ``threads`` threads, so ratios between
 rows are meaningful. Dense CNN kernels do not look at the values they multiply, so a fixed
 pseudo-random uint8 image set stands in for beats here (benchmarks/bench_runtimes.py times real
 DS1 beats and gives the same ratios).
@@ -54,7 +54,7 @@ def model_facts(run_path: Path, config: dict | None, metrics: dict) -> ModelFact
     if path.suffix.lower() in MODEL_SUFFIXES:
         cx = metrics.get("complexity") or {}
         if not cx:
-            from ecgedge.runtime import load_runtime
+            from ecgedge.firmware_host.runtime import load_runtime
 
             cx = load_runtime(path).metadata.get("complexity") or {}
         return ModelFacts(
@@ -77,7 +77,7 @@ def _checkpoint_complexity(checkpoint: Path) -> dict:
         import torch
 
         from ecgedge.compress.prune import complexity, example_inputs
-        from ecgedge.compress.rebuild import model_from_checkpoint
+        from ecgedge.models.checkpoint import model_from_checkpoint
 
         ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
         model = model_from_checkpoint(ckpt, str(checkpoint))
@@ -165,8 +165,8 @@ def measure(facts: list[ModelFacts], threads: int = 1, calls: int = 300, seed: i
     import numpy as np
 
     from ecgedge.preprocess.rhythm import rhythm_features
-    from ecgedge.runtime import load_runtime
-    from ecgedge.runtime.latency import measure_latency
+    from ecgedge.firmware_host.runtime import load_runtime
+    from ecgedge.firmware_host.latency import measure_latency
 
     if missing := [i for i, f in enumerate(facts) if f.model is None]:
         raise EcgEdgeError(f"cannot time entry {missing[0] + 1}: its model file was not found.")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ecgedge import jsonio
 from ecgedge.errors import EcgEdgeError
-from ecgedge.export.validate import metrics_sidecar, predictions_sidecar
+from ecgedge.validate.scoring import metrics_sidecar, predictions_sidecar
 from ecgedge.machine import machine_info
 from ecgedge.report.efficiency import MODEL_SUFFIXES, agreement_with_first, comparison_rows, headline, measure, model_facts
 from ecgedge.report.plots import confusion_png, curves_png, tradeoff_png
@@ -80,7 +80,7 @@ def load_run(run_dir: Path) -> Run:
 
 
 def _load_model_file(path: Path) -> Run:
-    from ecgedge.runtime.file_hash import verify_model_file
+    from ecgedge.model_files import verify_model_file
 
     verify_model_file(path)  # a file whose bytes changed since export is not reported on
     metrics = _read_metrics(metrics_sidecar(path), path)

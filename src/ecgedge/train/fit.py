@@ -21,7 +21,7 @@ from ecgedge.data.splits import Split
 from ecgedge.train import runs
 from ecgedge.train.batches import BeatTensors, iterate
 from ecgedge.train.config import TrainConfig
-from ecgedge.train.models import create_model
+from ecgedge.models.architectures import create_model
 from ecgedge.train.validate import epoch_row, evaluate_val
 from ecgedge.train.augment import Augmenter, parse_augment
 from ecgedge.train.sampling import epoch_beats, epoch_size, training_class_weights

@@ -64,8 +64,8 @@ def evaluate_run(run_dir: Path, set_name: str = "DS2", data_dir: Path | None = N
     from ecgedge.evaluate import aami_metrics
     from ecgedge.train.batches import BeatTensors
     from ecgedge.train.fit import resolve_device
-    from ecgedge.compress.rebuild import load_checkpoint_model
-    from ecgedge.train.models import SpectrogramClassifier
+    from ecgedge.models.checkpoint import load_checkpoint_model
+    from ecgedge.models.architectures import SpectrogramClassifier
     from ecgedge.train.predict import predict_logits
 
     if set_name not in SET_ALIASES:

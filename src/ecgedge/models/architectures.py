@@ -47,7 +47,7 @@ Head
     exported graph. The ``rhythm_mlp`` architecture has no image backbone at all: the same head
     on the rhythm features alone (the ablation baseline).
 
-Weights: ``"none"``, ``"imagenet"`` or a state-dict path; see :mod:`ecgedge.train.weights`.
+Weights: ``"none"``, ``"imagenet"`` or a state-dict path; see :mod:`ecgedge.models.weights`.
 The provenance is attached as ``model.weights_info`` and reported by ``model.describe()``.
 """
 
@@ -62,7 +62,7 @@ from torch import nn
 
 from ecgedge.errors import EcgEdgeError
 from ecgedge.preprocess.rhythm import MAX_RATIO, N_RHYTHM, RHYTHM_CENTER, RHYTHM_SCALE
-from ecgedge.train.weights import (
+from ecgedge.models.weights import (
     WeightsInfo,
     fetch_torchvision_imagenet,
     packaged_lite0_imagenet,
@@ -444,7 +444,7 @@ def create_model(
 ) -> SpectrogramClassifier:
     """Build a :class:`SpectrogramClassifier`.
 
-    ``weights``: ``"none"`` (random init), ``"imagenet"`` (see :mod:`ecgedge.train.weights`), or
+    ``weights``: ``"none"`` (random init), ``"imagenet"`` (see :mod:`ecgedge.models.weights`), or
     the path of a state dict (ours, or the backbone's native one). Provenance: ``model.weights_info``.
     """
     spec = get_arch(arch)

@@ -18,8 +18,9 @@ import struct
 from pathlib import Path
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.model_files import METADATA_KEY, sidecar_path
 
-METADATA_KEY = "ecgedge"
+__all__ = ["METADATA_KEY", "read_onnx_metadata_props", "read_tflite_metadata", "read_sidecar", "sidecar_path", "tflite_metadata_entries"]
 TFLITE_IDENTIFIER = b"TFL3"
 
 
@@ -142,10 +143,6 @@ def read_onnx_metadata_props(props: dict[str, str], path: Path) -> dict:
     if blob is None:
         return read_sidecar(path)
     return _parse_json(blob.encode(), f"{path} (metadata_props {METADATA_KEY!r})")
-
-
-def sidecar_path(path: Path) -> Path:
-    return Path(f"{path}.json")
 
 
 def read_sidecar(path: Path) -> dict:

@@ -1,6 +1,6 @@
 """Where pretrained weights come from, and an honest record of what was loaded.
 
-Three sources, recorded in a :class:`WeightsInfo` that :func:`ecgedge.train.models.create_model`
+Three sources, recorded in a :class:`WeightsInfo` that :func:`ecgedge.models.architectures.create_model`
 attaches to the model (``model.weights_info``) and that goes into run metadata:
 
 ``none``

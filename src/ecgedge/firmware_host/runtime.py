@@ -12,7 +12,8 @@ Backends, chosen by the file suffix:
 * ``.onnx``  -> onnxruntime (CPU execution provider).
 * ``.tflite`` -> LiteRT (``ai_edge_litert.interpreter``), else ``tflite_runtime.interpreter``
   (note: tflite-runtime 2.14 cannot load models under numpy 2).
-* ``.pt`` checkpoint or a run directory (``checkpoints/best.pt``) -> torch, imported lazily.
+* ``.pt`` checkpoint or a run directory (``checkpoints/best.pt``) -> torch, imported lazily
+  (:class:`ecgedge.models.torch_runtime.TorchRuntime`; not part of a gateway install).
 
 Input convention of every exported model (see ``metadata["inputs"]``): ``image`` float32
 ``[B, 1, H, W]`` = uint8 spectrogram / 255, optional ``rr`` float32 ``[B, N_RHYTHM]`` (the rhythm features of
@@ -29,74 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from ecgedge.errors import EcgEdgeError
-from ecgedge.preprocess.rhythm import N_RHYTHM
-from ecgedge.runtime.metadata import read_onnx_metadata_props, read_tflite_metadata
+from ecgedge.firmware_host.metadata import read_onnx_metadata_props, read_tflite_metadata
+from ecgedge.model_runner import DEFAULT_CLASSES, Runtime, first_line as _first_line, interpreter_class
 
-__all__ = ["Runtime", "OnnxRuntime", "LiteRTRuntime", "TorchRuntime", "load_runtime", "SUFFIXES"]
+__all__ = ["Runtime", "OnnxRuntime", "LiteRTRuntime", "load_runtime", "quantize", "dequantize", "SUFFIXES"]
 
 SUFFIXES = {".onnx": "onnx", ".tflite": "tflite", ".pt": "torch"}
-DEFAULT_CLASSES = ("N", "S", "V", "F", "Q")
-
-
-class Runtime:
-    """A loaded model. Subclasses implement :meth:`_run` on prepared float inputs."""
-
-    format: str = ""
-    backend: str = ""
-
-    def __init__(self, path: Path, metadata: dict):
-        self.path = Path(path)
-        self.metadata = metadata or {}
-
-    # -- what the model expects
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return tuple(self.metadata.get("classes") or DEFAULT_CLASSES[: self.num_classes])
-
-    @property
-    def precision(self) -> str:
-        return str(self.metadata.get("precision", "fp32"))
-
-    input_size: tuple[int, int]
-    rr_features: bool
-    num_classes: int
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.path)!r}, backend={self.backend!r}, precision={self.precision!r})"
-
-    # -- inference
-    def predict(self, images: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
-        """Logits float32 ``[B, num_classes]`` of uint8 spectrograms ``[B, H, W]`` (+ rhythm features ``[B, N_RHYTHM]``)."""
-        x, rr = self._prepare(images, rr)
-        if len(x) == 0:
-            return np.zeros((0, self.num_classes), np.float32)
-        return np.asarray(self._run(x, rr), dtype=np.float32)
-
-    def predict_classes(self, images: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
-        return self.predict(images, rr).argmax(axis=1)
-
-    def _prepare(self, images, rr) -> tuple[np.ndarray, np.ndarray | None]:
-        images = np.asarray(images)
-        if images.dtype != np.uint8:
-            raise EcgEdgeError(f"{self.path.name}: images must be uint8 spectrograms, got dtype {images.dtype}")
-        if images.ndim == 4 and images.shape[1] == 1:
-            images = images[:, 0]
-        h, w = self.input_size
-        if images.ndim != 3 or images.shape[1:] != (h, w):
-            raise EcgEdgeError(f"{self.path.name}: expected images of shape [B, {h}, {w}], got {list(images.shape)}")
-        x = (images.astype(np.float32) / np.float32(255.0))[:, None]
-        if self.rr_features:
-            if rr is None:
-                raise EcgEdgeError(f"{self.path.name} was trained with rhythm features: pass rr [B, {N_RHYTHM}] (ecgedge.preprocess.rhythm)")
-            rr = np.asarray(rr, dtype=np.float32)
-            if rr.shape != (len(x), N_RHYTHM):
-                raise EcgEdgeError(f"{self.path.name}: expected rr of shape [{len(x)}, {N_RHYTHM}], got {list(rr.shape)}")
-        else:
-            rr = None
-        return np.ascontiguousarray(x), rr
-
-    def _run(self, x: np.ndarray, rr: np.ndarray | None) -> np.ndarray:
-        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------- onnxruntime
@@ -158,23 +97,6 @@ def _pad(a: np.ndarray, batch: int | None) -> np.ndarray:
 # --------------------------------------------------------------------------- LiteRT / TFLite
 
 
-def _interpreter_class():
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-
-        return Interpreter, "ai_edge_litert"
-    except ImportError:
-        pass
-    try:
-        from tflite_runtime.interpreter import Interpreter
-
-        return Interpreter, "tflite_runtime"
-    except ImportError:
-        raise EcgEdgeError(
-            "running .tflite models needs ai-edge-litert (or tflite-runtime): pip install 'ecgedge[gateway]'"
-        ) from None
-
-
 class LiteRTRuntime(Runtime):
     format = "tflite"
 
@@ -182,7 +104,7 @@ class LiteRTRuntime(Runtime):
         path = Path(path)
         buf = path.read_bytes()
         meta = read_tflite_metadata(path, buf)  # also rejects files that are not TFLite models
-        Interpreter, self.backend = _interpreter_class()
+        Interpreter, self.backend = interpreter_class()
         try:
             self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
             self.interpreter.allocate_tensors()
@@ -242,62 +164,6 @@ def dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
     return (q.astype(np.float32) - np.float32(zero)) * np.float32(scale)
 
 
-# --------------------------------------------------------------------------- torch checkpoint
-
-
-class TorchRuntime(Runtime):
-    """A training checkpoint (``checkpoints/best.pt``) run by torch; the float reference."""
-
-    format = "torch"
-    backend = "torch"
-
-    def __init__(self, path: Path, num_threads: int | None = None, batch_size: int = 512):
-        try:
-            import torch
-        except ImportError:
-            raise EcgEdgeError(f"{path}: running a .pt checkpoint needs torch: pip install 'ecgedge[train]'") from None
-        from ecgedge.compress.rebuild import load_checkpoint_model
-
-        if num_threads:
-            torch.set_num_threads(int(num_threads))
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-            spec = ckpt["model_spec"]
-            model = load_checkpoint_model(ckpt, path)  # plain, pruned, or the QAT int8 simulation
-        except EcgEdgeError:
-            raise
-        except Exception as exc:
-            raise EcgEdgeError(f"{path} is not a loadable ecgedge checkpoint ({_first_line(exc)}).") from None
-        self.torch = torch
-        self.model = model.eval()
-        self.rr_features = bool(spec["rr_features"])
-        self.num_classes = int(spec["num_classes"])
-        pre = ckpt.get("preprocess") or {}
-        size = (pre.get("spectrogram") or {}).get("image_size") or [32, 32]
-        self.input_size = (int(size[0]), int(size[1]))
-        self.batch_size = int(batch_size)
-        meta = {
-            "format": "torch",
-            "precision": "int8-simulated" if "qat_state" in ckpt else "fp32",
-            "classes": list(DEFAULT_CLASSES[: self.num_classes]),
-            "arch": spec["arch"],
-            "rr_features": self.rr_features,
-            "preprocess": pre,
-            "source": {"checkpoint": str(Path(path).resolve()), "epoch": ckpt.get("epoch")},
-        }
-        super().__init__(path, meta)
-
-    def _run(self, x, rr):
-        torch = self.torch
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(x), self.batch_size):
-                xb = torch.from_numpy(x[start : start + self.batch_size])
-                rb = torch.from_numpy(rr[start : start + self.batch_size]) if rr is not None else None
-                out.append(self.model(xb, rb).float().numpy())
-        return np.concatenate(out)
-
-
 # --------------------------------------------------------------------------- front door
 
 
@@ -320,9 +186,6 @@ def load_runtime(path: str | os.PathLike, num_threads: int | None = None) -> Run
         return OnnxRuntime(path, num_threads)
     if kind == "tflite":
         return LiteRTRuntime(path, num_threads)
+    from ecgedge.models.torch_runtime import TorchRuntime  # host side: torch, imported only for checkpoints
+
     return TorchRuntime(path, num_threads)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]

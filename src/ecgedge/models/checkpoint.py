@@ -4,7 +4,7 @@ A pruned checkpoint stores, next to the ordinary ``state_dict``, a *channel spec
 ``model_spec["channels"]``: for every Conv / BatchNorm / Linear module whose shape differs from
 the freshly built architecture, its new sizes, e.g.
 ``{"backbone.layer1.0.conv1": {"in_channels": 32, "out_channels": 32, "groups": 1}}``.
-:func:`model_from_spec` builds the architecture with :func:`ecgedge.train.models.create_model`,
+:func:`model_from_spec` builds the architecture with :func:`ecgedge.models.architectures.create_model`,
 shrinks those modules in place (same module classes, so TF-"SAME" padding convolutions and the
 like keep their behaviour) and the strict ``load_state_dict`` that follows checks every shape.
 Plain (unpruned) specs go through the same function unchanged.
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ecgedge.errors import EcgEdgeError
-from ecgedge.train.models import SpectrogramClassifier, create_model
+from ecgedge.models.architectures import SpectrogramClassifier, create_model
 
 __all__ = ["channel_spec", "apply_channel_spec", "model_from_spec", "model_from_checkpoint", "load_checkpoint_model", "is_pruned_spec"]
 
@@ -120,7 +120,7 @@ def load_checkpoint_model(ckpt: dict, checkpoint: str | os.PathLike[str]) -> nn.
     from pathlib import Path
 
     if "qat_state" in ckpt:
-        from ecgedge.compress.qat import QAT_PROGRAM, QATModel, load_qat_program
+        from ecgedge.models.qat_program import QAT_PROGRAM, QATModel, load_qat_program
 
         program = Path(checkpoint).parent / QAT_PROGRAM
         if not program.is_file():

@@ -1,4 +1,9 @@
-"""The SHA-256 an exported model file carries beside it, written at export and checked before use.
+"""What accompanies an exported model file on disk: written by export, read by the gateway and report.
+
+* ``METADATA_KEY``: the name of the ``ecgedge`` metadata entry inside ONNX / TFLite files;
+  :func:`sidecar_path`: the ``MODEL.json`` sidecar that holds it when the file cannot
+  (readers: :mod:`ecgedge.firmware_host.metadata`; writer: :mod:`ecgedge.export.metadata`).
+* The SHA-256 an exported model file carries beside it, written at export and checked before use.
 
 A model's own metadata cannot hold the hash of the file it is part of, so the hash goes into a
 sidecar ``MODEL.sha256`` in ``sha256sum`` format (``<hex>  <name>``): ``sha256sum -c`` on a gateway
@@ -14,6 +19,13 @@ from pathlib import Path
 
 from ecgedge.atomic import atomic_path, sha256_file
 from ecgedge.errors import EcgEdgeError
+
+METADATA_KEY = "ecgedge"
+
+
+def sidecar_path(path: Path) -> Path:
+    """``MODEL.json``: the metadata sidecar, used when the model file itself has no ``ecgedge`` entry."""
+    return Path(f"{path}.json")
 
 
 def sha256_sidecar(model: Path) -> Path:
