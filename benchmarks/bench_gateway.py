@@ -35,7 +35,7 @@ from ecgedge.data.records import read_record
 from ecgedge.firmware_host.beats import BeatCutter
 from ecgedge.firmware_host.sinks import ListSink
 from ecgedge.firmware_host.stream import Gateway, preprocess_of
-from ecgedge.runtime import load_runtime
+from ecgedge.firmware_host.runtime import load_runtime
 
 
 class TimedRuntime:

@@ -27,7 +27,7 @@ from ecgedge.evaluate.stream_ec57 import parse_record_set
 from ecgedge.firmware_host.filters import highpass as causal_highpass
 from ecgedge.firmware_host.stream import preprocess_of
 from ecgedge.preprocess import beats_to_images
-from ecgedge.runtime import load_runtime
+from ecgedge.firmware_host.runtime import load_runtime
 
 
 def causal_windows(signal: np.ndarray, samples: np.ndarray, pre) -> np.ndarray:

@@ -17,10 +17,11 @@ def build_tiny_onnx(mitdb_dir: Path, out: Path, arch: str, records=("106", "119"
     from ecgedge.data.dataset import prepare_dataset
     from ecgedge.data.splits import make_split
     from ecgedge.export import export_model
+    from ecgedge.firmware_host.runtime import load_runtime
     from ecgedge.preprocess import get_preset
     from ecgedge.train import runs
     from ecgedge.train.config import train_preset
-    from ecgedge.train.models import create_model
+    from ecgedge.models.architectures import create_model
 
     config = train_preset("quick", arch=arch)
     ds = prepare_dataset(mitdb_dir, get_preset(config.data_preset), records, workers=1)
@@ -65,5 +66,5 @@ def build_tiny_onnx(mitdb_dir: Path, out: Path, arch: str, records=("106", "119"
         },
         rd / runs.CHECKPOINTS / runs.BEST,
     )
-    files = export_model(rd, Path(out) / "exports", formats=("onnx",), int8=False, check_beats=64, log=None)
+    files = export_model(rd, Path(out) / "exports", formats=("onnx",), int8=False, check_beats=64, log=None, load_runtime=load_runtime)
     return files[0].path

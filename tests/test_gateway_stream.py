@@ -19,7 +19,7 @@ from ecgedge.firmware_host.sinks import JsonLinesSink, ListSink  # noqa: E402
 from ecgedge.firmware_host.stream import Gateway  # noqa: E402
 from ecgedge.preprocess import beats_to_images, get_preset  # noqa: E402
 from ecgedge.preprocess.rhythm import rhythm_features  # noqa: E402
-from ecgedge.runtime import load_runtime  # noqa: E402
+from ecgedge.firmware_host.runtime import load_runtime  # noqa: E402
 from gateway_model import build_tiny_onnx  # noqa: E402
 from tiny_models import registered_tiny_arch  # noqa: E402
 

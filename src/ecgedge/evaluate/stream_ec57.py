@@ -123,7 +123,7 @@ def run_ec57(
     from ecgedge.data.records import check_record, read_record, require_data_dir
     from ecgedge.evaluate.annotations import write_beat_annotations
     from ecgedge.firmware_host.stream import model_id
-    from ecgedge.runtime import load_runtime
+    from ecgedge.firmware_host.runtime import load_runtime
 
     runtime = load_runtime(model_path)
     data_dir = Path(data_dir)
