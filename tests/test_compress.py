@@ -174,12 +174,13 @@ def test_qat_graph_has_fake_quant_and_matches_float(tiny_run):
     assert input_q == {"scale": pytest.approx(1 / 255), "zero_point": -128}
     n_fq = sum(isinstance(m, FakeQuantizeBase) for m in prepared.modules())
     assert n_fq >= 10  # weights of 6 conv/linear layers + activations
-    qat = QATTrainable(prepared, 5, False)
+    assert model.rr_features  # the presets' default: the rhythm input goes through QAT too
+    qat = QATTrainable(prepared, 5, model.rr_features)
     data = BeatTensors(ds)
     calib = np.sort(split.train[:256])
     with torch.no_grad():  # calibrate the activation ranges in eval form (BN statistics untouched)
         qat.eval()
-        qat(data.get(calib, torch.device("cpu"))[0])
+        qat(*data.get(calib, torch.device("cpu"))[:2])
     set_observers(prepared, False)
     held = _held_out(ds, split, 300)
     ref = predict_logits(model, data, held, 256, torch.device("cpu"))
@@ -199,7 +200,10 @@ def test_compress_qat_run_evaluates_the_int8_graph(tiny_run, tmp_path):
     step = json.loads((out / runs.CONFIG).read_text())["compress"]["steps"][0]
     assert step["step"] == "qat" and step["val_before_finetune"]["macro_f1"] > 0
     # a fresh process (no torchao imported yet) can load the saved int8 graph
-    code = f"from ecgedge.models.qat_program import load_qat_program; import torch; print(load_qat_program({str(program)!r})(torch.rand(3, 1, 32, 32)).shape)"
+    code = (
+        f"from ecgedge.models.qat_program import load_qat_program; import torch; "
+        f"print(load_qat_program({str(program)!r})(torch.rand(3, 1, 32, 32), torch.ones(3, {N_RHYTHM})).shape)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0 and "[3, 5]" in r.stdout, r.stderr[-2000:]
     q = load_checkpoint_model(ckpt, best)  # the converted graph: int8 simulated by quantize / dequantize ops
@@ -236,7 +240,8 @@ def _check_qat_export(run_dir, simulation, ds, held, out_dir):
         assert md["export"]["quantization"] == "qat" and md["export"]["route"].startswith("QAT") and md["calibration"] is None
     assert files[("onnx", "fp32")].quantization is None
     images = np.asarray(ds.images[held])
-    sim = simulation(torch.from_numpy(images.astype(np.float32) / 255)[:, None]).detach().numpy()
+    rr = np.asarray(ds.rr[held], np.float32)  # the run uses the rhythm input (the presets' default)
+    sim = simulation(torch.from_numpy(images.astype(np.float32) / 255)[:, None], torch.from_numpy(rr)).detach().numpy()
 
     # ONNX: int8 weights, uint8 activations (the rewrite for x86 kernels), the pinned input grid.
     path = files[("onnx", "int8")].path
@@ -259,18 +264,19 @@ def _check_qat_export(run_dir, simulation, ds, held, out_dir):
     # boundary now and then, hence a tolerance of a few quantisation steps, not exact equality.
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    plain = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"image": images.astype(np.float32)[:, None] / 255})[0]
+    plain = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"image": images.astype(np.float32)[:, None] / 255, "rr": rr})[0]
     assert np.mean(plain.argmax(1) == sim.argmax(1)) >= 0.99
     assert np.median(np.abs(plain - sim)) < 1e-3
     # With its integer kernels (default optimisations), 7-bit weights keep x86 from saturating.
-    fused = load_runtime(path).predict(images)
+    fused = load_runtime(path).predict(images, rr)
     assert np.mean(fused.argmax(1) == sim.argmax(1)) >= 0.99
 
     # TFLite: full integer with int8 input on the same [0, 1] grid; outputs follow the simulation.
     path = files[("tflite", "int8")].path
     t_in, t_out = tensor_io(path)
-    assert t_in[0]["dtype"] == "int8" and t_in[0]["quantization"] == {"scale": pytest.approx(1 / 255), "zero_point": -128}
-    tfl = load_runtime(path).predict(images)
+    image_in = next(d for d in t_in if len(d["shape"]) == 4)
+    assert image_in["dtype"] == "int8" and image_in["quantization"] == {"scale": pytest.approx(1 / 255), "zero_point": -128}
+    tfl = load_runtime(path).predict(images, rr)
     assert np.mean(tfl.argmax(1) == sim.argmax(1)) >= 0.98
 
 

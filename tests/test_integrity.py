@@ -156,7 +156,7 @@ def test_cache_arrays_are_verified_by_content(synthetic_mitdb, tmp_path, monkeyp
     ds = prepare_dataset(d, cfg, ("101", "106"), cache_root=tmp_path, workers=1)
     meta = json.loads((ds.path / META_FILE).read_text())
     assert meta["integrity"]["algorithm"] == "sha256"
-    assert set(meta["integrity"]["files"]) == {"images.npy", "labels.npy", "records.npy", "samples.npy", "rr.npy"}
+    assert set(meta["integrity"]["files"]) == {"images.npy", "windows.npy", "labels.npy", "records.npy", "samples.npy", "rr.npy"}
     good_labels = np.array(ds.labels)
     del ds
 
