@@ -19,9 +19,9 @@ def build_tiny_onnx(mitdb_dir: Path, out: Path, arch: str, records=("106", "119"
     from ecgedge.export import export_model
     from ecgedge.firmware_host.runtime import load_runtime
     from ecgedge.preprocess import get_preset
-    from ecgedge.train import runs
     from ecgedge.train.config import train_preset
     from ecgedge.models.architectures import create_model
+    from tiny_models import write_run_dir
 
     config = train_preset("quick", arch=arch)
     ds = prepare_dataset(mitdb_dir, get_preset(config.data_preset), records, workers=1)
@@ -44,27 +44,6 @@ def build_tiny_onnx(mitdb_dir: Path, out: Path, arch: str, records=("106", "119"
         opt.step()
     model.eval()
     rd = Path(out) / "tiny-run"
-    (rd / runs.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
-    runs.write_json(
-        rd / runs.CONFIG,
-        {
-            "name": rd.name,
-            "train": config.to_dict(),
-            "preprocess": ds.config.to_dict(),
-            "data_dir": str(mitdb_dir),
-            "dataset": {"path": str(ds.path), "n_beats": len(ds), "sources": ds.meta["sources"]},
-            "split": split.to_dict(),
-        },
-    )
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "model_spec": {"arch": config.arch, "num_classes": 5, "rr_features": True},
-            "train_config": config.to_dict(),
-            "preprocess": ds.config.to_dict(),
-            "epoch": 1,
-        },
-        rd / runs.CHECKPOINTS / runs.BEST,
-    )
+    write_run_dir(rd, mitdb_dir, config, ds, split, model)
     files = export_model(rd, Path(out) / "exports", formats=("onnx",), int8=False, check_beats=64, log=None, load_runtime=load_runtime)
     return files[0].path

@@ -35,10 +35,9 @@ from ecgedge.atomic import sha256_file  # noqa: E402
 from ecgedge.validate.scoring import evaluate_model_file, predict_model_file  # noqa: E402
 from ecgedge.preprocess import get_preset  # noqa: E402
 from ecgedge.firmware_host.runtime import load_runtime  # noqa: E402
-from ecgedge.train import runs  # noqa: E402
 from ecgedge.train.config import train_preset  # noqa: E402
 from ecgedge.models.architectures import create_model  # noqa: E402
-from tiny_models import registered_tiny_arch  # noqa: E402
+from tiny_models import registered_tiny_arch, write_run_dir  # noqa: E402
 
 RECORDS = ("100", "106", "119")
 TINY = "test_tiny_resnet"
@@ -73,28 +72,7 @@ def _tiny_run(mitdb_dir, rd, arch: str, rr_features: bool):
         loss.backward()
         opt.step()
     model.eval()
-    (rd / runs.CHECKPOINTS).mkdir(parents=True)
-    runs.write_json(
-        rd / runs.CONFIG,
-        {
-            "name": rd.name,
-            "train": config.to_dict(),
-            "preprocess": ds.config.to_dict(),
-            "data_dir": str(mitdb_dir),
-            "dataset": {"path": str(ds.path), "n_beats": len(ds), "sources": ds.meta["sources"]},
-            "split": split.to_dict(),
-        },
-    )
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "model_spec": {"arch": config.arch, "num_classes": 5, "rr_features": rr_features},
-            "train_config": config.to_dict(),
-            "preprocess": ds.config.to_dict(),
-            "epoch": 1,
-        },
-        rd / runs.CHECKPOINTS / runs.BEST,
-    )
+    write_run_dir(rd, mitdb_dir, config, ds, split, model)
     return rd
 
 

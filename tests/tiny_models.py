@@ -49,3 +49,31 @@ def registered_tiny_arch(name: str, width: int):
         yield name
     finally:
         ARCHS.pop(name, None)
+
+
+def write_run_dir(rd, mitdb_dir, config, ds, split, model) -> None:
+    """A run directory as `ecgedge train` leaves it (config.json + checkpoints/best.pt) for ``model``."""
+    from ecgedge.train import runs
+
+    (rd / runs.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+    runs.write_json(
+        rd / runs.CONFIG,
+        {
+            "name": rd.name,
+            "train": config.to_dict(),
+            "preprocess": ds.config.to_dict(),
+            "data_dir": str(mitdb_dir),
+            "dataset": {"path": str(ds.path), "n_beats": len(ds), "sources": ds.meta["sources"]},
+            "split": split.to_dict(),
+        },
+    )
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "model_spec": {"arch": config.arch, "num_classes": 5, "rr_features": model.rr_features},
+            "train_config": config.to_dict(),
+            "preprocess": ds.config.to_dict(),
+            "epoch": 1,
+        },
+        rd / runs.CHECKPOINTS / runs.BEST,
+    )

@@ -1,21 +1,13 @@
 """SHA-256 checks of a MIT-BIH directory against PhysioNet's ``SHA256SUMS.txt``."""
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecgedge.atomic import sha256_file
 from ecgedge.errors import DataError
 
 SUMS_FILE = "SHA256SUMS.txt"
 RECORD_SUFFIXES = (".hea", ".dat", ".atr")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_sums(data_dir: Path) -> dict[str, str]:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ecgedge.data.aami import AAMI_CLASSES, aami_label
-from ecgedge.evaluate.ec57 import LEARNING_PERIOD_S, BeatMatch, _in_episodes
+from ecgedge.evaluate.ec57 import LEARNING_PERIOD_S, BeatMatch, QrsCounts, _in_episodes
 
 __all__ = ["ClassCounts", "class_counts", "matched_labels", "gross_class", "average_class"]
 
@@ -35,23 +35,11 @@ _N, _S, _V, _F, _Q = (AAMI_CLASSES.index(c) for c in "NSVFQ")
 
 
 @dataclass(frozen=True)
-class ClassCounts:
-    """VEB or SVEB counts of one record (or summed)."""
+class ClassCounts(QrsCounts):
+    """VEB or SVEB counts of one record (or summed): the QRS counts' Se and +P, plus an FPR."""
 
-    record: str
-    tp: int
-    fn: int
-    fp: int
     negatives: int  # matched reference beats of the negative classes (FPR denominator)
     fp_negatives: int  # of those, labelled positive (FPR numerator)
-
-    @property
-    def se(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
-
-    @property
-    def ppv(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
 
     @property
     def fpr(self) -> float:
