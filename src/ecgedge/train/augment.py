@@ -32,7 +32,7 @@ GAIN_RANGE = (0.7, 1.3)
 
 
 def parse_augment(spec: str) -> tuple[str, ...]:
-    """``"none"``, ``"all"`` or a comma list of :data:`AUGMENTATIONS` -> sorted tuple of names."""
+    """``"none"``, ``"all"`` or a comma list of :data:`AUGMENTATIONS` -> their names, in that order."""
     spec = (spec or "none").strip().lower()
     if spec == "none":
         return ()
