@@ -23,7 +23,6 @@ pytest.importorskip("ai_edge_litert")
 pytest.importorskip("litert_torch")
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from conftest import run_cli  # noqa: E402
 from ecgedge.data.dataset import prepare_dataset  # noqa: E402
@@ -37,7 +36,7 @@ from ecgedge.preprocess import get_preset  # noqa: E402
 from ecgedge.firmware_host.runtime import load_runtime  # noqa: E402
 from ecgedge.train.config import train_preset  # noqa: E402
 from ecgedge.models.architectures import create_model  # noqa: E402
-from tiny_models import registered_tiny_arch, write_run_dir  # noqa: E402
+from tiny_models import registered_tiny_arch, train_briefly, write_run_dir  # noqa: E402
 
 RECORDS = ("100", "106", "119")
 TINY = "test_tiny_resnet"
@@ -57,21 +56,7 @@ def _tiny_run(mitdb_dir, rd, arch: str, rr_features: bool):
     split = make_split(config.split, ds.records, ds.labels, config.seed)
     torch.manual_seed(0)
     model = create_model(config.arch, "none", rr_features=rr_features)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    rng = np.random.default_rng(0)
-    labels = ds.labels.astype(np.int64)
-    pool = split.train
-    weights = np.where(labels[pool] == 0, 1.0, 8.0)  # show it the V beats too
-    model.train()
-    for _ in range(30):
-        b = np.sort(rng.choice(pool, 64, replace=False, p=weights / weights.sum()))
-        x = torch.from_numpy(np.asarray(ds.images[b], np.float32) / 255.0)[:, None]
-        rr = torch.from_numpy(np.asarray(ds.rr[b], np.float32))
-        loss = F.cross_entropy(model(x, rr) if rr_features else model(x), torch.from_numpy(labels[b]))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
+    train_briefly(model, ds, split.train, 30, rr_features=rr_features)
     write_run_dir(rd, mitdb_dir, config, ds, split, model)
     return rd
 

@@ -7,7 +7,7 @@ import numpy as np
 from ecgedge.data.aami import AAMI_CLASSES, SYMBOL_TO_AAMI
 from ecgedge.data.records import Annotations, Record
 from ecgedge.preprocess import PreprocessConfig, WindowConfig, highpass
-from ecgedge.preprocess.rhythm import N_RHYTHM, rhythm_features
+from ecgedge.preprocess.rhythm import rhythm_features
 
 _SYMBOL_LABEL = {sym: AAMI_CLASSES.index(cls) for sym, cls in SYMBOL_TO_AAMI.items()}
 
@@ -54,7 +54,7 @@ def locate_beats(ann: Annotations, window: WindowConfig) -> BeatLocations:
         samples=samples,
         labels=labels,
         # Rhythm from every beat, before any is dropped, so a dropped neighbour still counts.
-        rr=rhythm_features(samples, ann.fs) if len(samples) else np.zeros((0, N_RHYTHM), np.float32),
+        rr=rhythm_features(samples, ann.fs),
         fits=(starts >= 0) & (samples + window.after <= ann.n_samples),
     )
 

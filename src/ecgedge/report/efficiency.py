@@ -134,9 +134,11 @@ def comparison_rows(entries: list[tuple[str, dict]], facts: list[ModelFacts], sa
     base, base_f = entries[0][1], facts[0]
     base_ms = (base_f.latency or {}).get("median_ms")
     same_as_first = same_as_first or [None] * len(entries)
+    base_head = headline(base)
     rows = []
     for (label, m), f, same in zip(entries, facts, same_as_first):
         ms = (f.latency or {}).get("median_ms")
+        head = headline(m)
         rows.append(
             {
                 "label": label,
@@ -144,9 +146,9 @@ def comparison_rows(entries: list[tuple[str, dict]], facts: list[ModelFacts], sa
                 "accuracy": m["accuracy"],
                 "macro_f1": m["macro_f1"],
                 "jk": m["jk"],
-                "macro_f1_4": headline(m)["macro_f1_4"],
-                "kappa_4": headline(m)["kappa_4"],
-                "delta_macro_f1_4": headline(m)["macro_f1_4"] - headline(base)["macro_f1_4"],
+                "macro_f1_4": head["macro_f1_4"],
+                "kappa_4": head["kappa_4"],
+                "delta_macro_f1_4": head["macro_f1_4"] - base_head["macro_f1_4"],
                 "delta_macro_f1": m["macro_f1"] - base["macro_f1"],
                 "delta_jk": m["jk"] - base["jk"],
                 "f1": {c: v["f1"] for c, v in m["per_class"].items()},

@@ -38,8 +38,14 @@ def cap_normal_beats(records: np.ndarray, labels: np.ndarray, idx: np.ndarray, c
 
 def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
     """Loss weights ~ frequency^-p (p = 0, 0.5, 1), scaled to mean 1 over the present classes."""
+    return weights_from_counts(np.bincount(labels, minlength=n_classes), mode)
+
+
+def weights_from_counts(counts: np.ndarray, mode: str) -> np.ndarray:
+    """:func:`class_weights` from per-class beat counts."""
     power = {"none": 0.0, "sqrt": 0.5, "inverse": 1.0}[mode]
-    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    counts = np.asarray(counts, dtype=float)
+    n_classes = len(counts)
     present = counts > 0
     w = np.zeros(n_classes)
     w[present] = (counts[present] / counts[present].sum()) ** -power
@@ -70,5 +76,4 @@ def training_class_weights(config, labels: np.ndarray, idx: np.ndarray) -> np.nd
     counts = np.bincount(labels[idx], minlength=5).astype(np.int64)
     if config.normal_per_epoch is not None:
         counts[N_LABEL] = min(counts[N_LABEL], config.normal_per_epoch)
-    mix = np.repeat(np.arange(len(counts)), counts)
-    return class_weights(mix, len(counts), config.class_weighting)
+    return weights_from_counts(counts, config.class_weighting)
