@@ -1,6 +1,7 @@
 """``ecgedge train``, ``ecgedge evaluate``, ``ecgedge report`` and ``ecgedge pipeline``."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -59,13 +60,18 @@ def train(
     _train(**locals())
 
 
+def _keep_after_failure(run_dir: Path) -> bool:
+    # Under torchrun the directory is rank 0's: another rank failing must not remove its files.
+    return os.environ.get("RANK", "0") != "0" or preflight.resumable(run_dir)
+
+
 @user_errors
 def _train(preset, split, arch, weights, rr, epochs, normal_per_epoch, augment, batch_size, lr, train_fraction, class_weighting, seed, device, data_dir, output, resume):
     from ecgedge.train.stage import train_run
 
     config = _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch, augment)
     preflight.check_train_options(config, output, resume)
-    with progress_bar() as progress, preflight.removed_on_failure(output, keep=preflight.resumable):
+    with progress_bar() as progress, preflight.removed_on_failure(output, keep=_keep_after_failure):
         result = train_run(config, resolve_data_dir(data_dir), output, resume=resume, progress=progress)
     typer.echo(f"best epoch {result.best_epoch}: validation macro-F1 {result.best_val_macro_f1:.4f}; run in {output}", err=True)
 

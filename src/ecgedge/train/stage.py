@@ -24,7 +24,10 @@ def training_beats(config: TrainConfig, dataset: BeatDataset, split: Split) -> n
 
 def train_run(config: TrainConfig, data_dir: Path, run_dir: Path, resume: bool = False, progress=None) -> FitResult:
     """Prepare (or reuse) the dataset, split it, train, and record everything in ``run_dir``."""
-    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+    # Under torchrun only rank 0 owns the directory: a slower rank would otherwise find the files
+    # rank 0 has just written and refuse its own run.
+    is_main_rank = int(os.environ.get("RANK", "0")) == 0
+    if is_main_rank and run_dir.exists() and any(run_dir.iterdir()) and not resume:
         raise EcgEdgeError(f"{run_dir} already holds a run; pass --resume to continue it or choose another -o.")
     if resume and not (run_dir / runs.CONFIG).is_file():
         raise EcgEdgeError(f"nothing to resume in {run_dir} (no {runs.CONFIG}).")
@@ -48,7 +51,7 @@ def train_run(config: TrainConfig, data_dir: Path, run_dir: Path, resume: bool =
         "class_weights": dict(zip(AAMI_CLASSES, map(float, training_class_weights(config, dataset.labels, train_idx)))),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_main_rank:
         runs.write_json(run_dir / runs.CONFIG, meta)
         runs.write_json(run_dir / runs.VERSIONS, runs.versions())
     return fit(config, dataset, split, train_idx, run_dir, resume=resume, progress=progress, run_meta={"run": {"split": split.to_dict()}})
