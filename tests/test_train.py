@@ -57,9 +57,10 @@ def test_tiny_training_beats_chance(tiny, tmp_path):
     assert balanced_accuracy > 1 / len(present) + 0.25, balanced_accuracy
 
 
-def test_resume_continues_exactly(tiny, tmp_path, monkeypatch):
+@pytest.mark.parametrize("ema_half_life", [0.0, 0.5])
+def test_resume_continues_exactly(tiny, tmp_path, monkeypatch, ema_half_life):
     ds, split = tiny
-    cfg = _config(epochs=2)
+    cfg = _config(epochs=2, ema_half_life=ema_half_life)
     full = fit(cfg, ds, split, split.train, tmp_path / "full")
 
     import ecgedge.train.fit as fit_mod
@@ -86,6 +87,28 @@ def test_resume_continues_exactly(tiny, tmp_path, monkeypatch):
     b = torch.load(tmp_path / "resumed" / runs.CHECKPOINTS / runs.LAST, weights_only=False)["model"]
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+    best_full = torch.load(tmp_path / "full" / runs.CHECKPOINTS / runs.BEST, weights_only=False)["model"]
+    best_resumed = torch.load(tmp_path / "resumed" / runs.CHECKPOINTS / runs.BEST, weights_only=False)["model"]
+    for k in best_full:  # the weight average (when on) is carried across the interruption too
+        assert torch.allclose(best_full[k].float(), best_resumed[k].float(), atol=1e-5), k
+
+
+def test_weight_average_is_what_is_validated_and_kept(tiny, tmp_path):
+    ds, split = tiny
+    torch.set_num_threads(2)
+    result = fit(_config(epochs=1, ema_half_life=0.25), ds, split, split.train, tmp_path / "run")
+    best = torch.load(tmp_path / "run" / runs.CHECKPOINTS / runs.BEST, weights_only=False)
+    last = torch.load(tmp_path / "run" / runs.CHECKPOINTS / runs.LAST, weights_only=False)
+    averaged = {k.removeprefix("module."): v for k, v in last["weight_average"].items() if k.startswith("module.")}
+    assert averaged.keys() == best["model"].keys()
+    assert all(torch.equal(averaged[k], best["model"][k]) for k in averaged)
+    assert not torch.equal(best["model"]["head.fc.weight"], last["model"]["head.fc.weight"])  # not the raw weights
+    model = create_model("resnet18", "none", rr_features=True)
+    model.load_state_dict(best["model"])
+    from ecgedge.evaluate import aami_metrics
+
+    preds = predict_logits(model, BeatTensors(ds), split.val, 256, torch.device("cpu")).argmax(1)
+    assert aami_metrics(ds.labels[split.val], preds)["macro_f1"] == pytest.approx(result.history[0]["val_macro_f1"])
 
 
 def test_same_seed_same_machine_same_history(tiny, tmp_path):

@@ -28,6 +28,9 @@ class TrainConfig:
     normal_per_epoch: int | None = None
     augment: str = "none"  # none | all | comma list of ecgedge.train.augment.AUGMENTATIONS
     patience: int = 4  # epochs without a better validation macro-F1 before stopping
+    # Half-life, in epochs, of the exponential moving average of the weights that is validated and
+    # saved (0: the raw weights, as runs made before it existed). See ecgedge.train.fit.weight_average.
+    ema_half_life: float = 0.0
     seed: int = 0
     device: str = "auto"
     eval_batch_size: int = 512
@@ -46,6 +49,8 @@ class TrainConfig:
             raise EcgEdgeError(f"--train-fraction must be in (0, 1], got {self.train_fraction}.")
         if self.epochs < 1 or self.batch_size < 1:
             raise EcgEdgeError("--epochs and --batch-size must be at least 1.")
+        if not 0 <= self.ema_half_life < 1e6:
+            raise EcgEdgeError(f"--ema-half-life must be 0 (off) or a positive number of epochs, got {self.ema_half_life}.")
         if self.normal_per_epoch is not None and self.normal_per_epoch < 1:
             raise EcgEdgeError(f"--normal-per-epoch must be at least 1, got {self.normal_per_epoch}.")
         from ecgedge.train.augment import parse_augment
