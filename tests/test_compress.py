@@ -295,6 +295,24 @@ def test_finetune_keeps_the_start_when_validation_gets_worse(tiny_run):
     assert all(torch.equal(res.best_state[k], before[k]) for k in before)
 
 
+def test_finetune_selected_for_agreement_keeps_the_epoch_most_like_the_source(tiny_run):
+    from ecgedge.compress.finetune import finetune
+    from ecgedge.train.predict import predict_logits
+    from ecgedge.train.validate import evaluate_val
+
+    run_dir, ds, split = tiny_run
+    model = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False))
+    data, cpu = BeatTensors(ds), torch.device("cpu")
+    reference = predict_logits(model, data, split.val, 256, cpu).argmax(1)
+    reference[: len(reference) // 3] = 4  # a reference the start does not fully agree with
+    start, _ = evaluate_val(model, data, split.val, torch.ones(5), 256, cpu, reference)
+    assert start["agreement"] == pytest.approx(np.mean(reference == predict_logits(model, data, split.val, 256, cpu).argmax(1)))
+    res = finetune(model, data, np.sort(split.train[:256]), split.val, epochs=2, lr=3e-3, class_weights=np.ones(5), initial_val=start, device=cpu, reference=reference)
+    scores = [start["agreement"]] + [row["val_agreement"] for row in res.history]
+    assert res.best_epoch == int(np.argmax(scores)) and res.best_score == max(scores)
+    assert res.best_val["agreement"] == max(scores)
+
+
 def test_distillation_loss_is_the_teachers_disagreement(tiny_run):
     from ecgedge.compress.distill import DistillConfig, DistillationLoss
 

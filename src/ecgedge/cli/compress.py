@@ -21,6 +21,7 @@ def compress(
     qat_weight_bits: int = typer.Option(7, "--qat-weight-bits", help="QAT weight grid: 7 (exact in onnxruntime's x86 int8 kernels) or 8."),
     distill: float = typer.Option(1.0, "--distill", help="Weight in [0, 1] of the source model's soft outputs in the fine-tuning loss (the rest: labels); 0 = labels only."),
     distill_temperature: float = typer.Option(4.0, "--distill-temperature", help="Softmax temperature of the distillation term."),
+    select: str = typer.Option("agreement", "--select", help="Epoch kept per step: agreement (classifies the validation beats most like the source model) | macro-f1."),
     seed: int = typer.Option(None, "--seed", help="Seed of the fine-tuning order (default: the run's)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
 ) -> None:
@@ -35,6 +36,6 @@ def compress(
     with preflight.removed_on_failure(output):  # a failed compress never blocks a plain retry
         out = compress_run(
             run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction,
-            keep_stem=keep_stem, qat_weight_bits=qat_weight_bits, distill=teacher, seed=seed,
+            keep_stem=keep_stem, qat_weight_bits=qat_weight_bits, distill=teacher, select=select, seed=seed,
         )  # fmt: skip
     typer.echo(f"compressed run in {out}; score it with `ecgedge evaluate {out}`", err=True)

@@ -1,7 +1,7 @@
 """A short fine-tuning loop for compressed models (pruned, or quantisation-aware PT2E graphs).
 
 The same pieces as :func:`ecgedge.train.fit.fit` (its :func:`~ecgedge.train.fit.train_epoch`,
-AdamW + one-cycle, selection on the validation beats by macro-F1) without
+AdamW + one-cycle, selection on the validation beats) without
 resuming or DDP: a few epochs on one process. Works on any module called as ``model(x, rr)``;
 ``before_eval`` / ``after_eval`` hooks let a QAT graph freeze its observers while it is scored,
 so quantisation ranges are never fitted on validation beats.
@@ -52,6 +52,7 @@ def finetune(
     criterion: Callable | None = None,
     log: Callable[[str], None] | None = None,
     normal_per_epoch: int | None = None,
+    reference: np.ndarray | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` in place for ``epochs``; returns the history and the best epoch's weights.
 
@@ -60,8 +61,12 @@ def finetune(
     ``criterion``: the training loss (default: class-weighted cross-entropy), see
     :class:`ecgedge.compress.distill.DistillationLoss`. ``normal_per_epoch``: N beats drawn afresh
     per epoch, as in training (:func:`ecgedge.train.sampling.epoch_beats`).
+    ``reference``: the source model's classes of the validation beats; the epoch kept is then the
+    one that agrees with it most (``initial_val`` must hold ``agreement``), else the one with the
+    best validation macro-F1.
     The model is left with the *last* epoch's weights; load ``result.best_state`` for the best.
     """
+    select_on = "macro_f1" if reference is None else "agreement"
     torch.manual_seed(seed)
     weights = torch.as_tensor(class_weights, dtype=torch.float32, device=device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -72,7 +77,7 @@ def finetune(
     history: list[dict] = []
     best = FinetuneResult(history, 0, -1.0, {}, {})
     if initial_val is not None:
-        best = FinetuneResult(history, 0, initial_val["macro_f1"], initial_val, copy.deepcopy(model.state_dict()))
+        best = FinetuneResult(history, 0, initial_val[select_on], initial_val, copy.deepcopy(model.state_dict()))
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         rng = np.random.default_rng([seed, epoch])
@@ -81,7 +86,7 @@ def finetune(
         train_seconds = time.perf_counter() - started
         if before_eval:
             before_eval()
-        val, val_loss = evaluate_val(model, data, val_idx, weights, eval_batch_size, device)
+        val, val_loss = evaluate_val(model, data, val_idx, weights, eval_batch_size, device, reference)
         if after_eval:
             after_eval()
         row = epoch_row(
@@ -89,12 +94,14 @@ def finetune(
             time.perf_counter() - started, seen / max(train_seconds, 1e-9),
         )  # fmt: skip
         history.append(row)
-        if val["macro_f1"] > best.best_score:
-            best.best_epoch, best.best_score, best.best_val = epoch, val["macro_f1"], val
+        if val[select_on] > best.best_score:
+            best.best_epoch, best.best_score, best.best_val = epoch, val[select_on], val
             best.best_state = copy.deepcopy(model.state_dict())
         if log:
             log(
                 f"epoch {epoch}/{epochs}: train loss {row['train_loss']:.4f}, val loss {val_loss:.4f}, "
-                f"val macro-F1 {val['macro_f1']:.4f}, {row['train_beats_per_s']:.0f} beats/s"
+                f"val macro-F1 {val['macro_f1']:.4f}"
+                + ("" if reference is None else f", agreement with the source {val['agreement']:.2%}")
+                + f", {row['train_beats_per_s']:.0f} beats/s"
             )
     return best

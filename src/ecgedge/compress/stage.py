@@ -37,6 +37,7 @@ from ecgedge.train import runs
 
 DEFAULT_LR = {"prune": 1e-3, "qat": 1e-4}
 CALIBRATION_BEATS = 512  # training beats that set the QAT graph's initial activation ranges
+SELECTIONS = ("agreement", "macro-f1")  # what picks each fine-tuning step's epoch (compress_run)
 
 
 def _stderr(msg: str) -> None:
@@ -44,7 +45,7 @@ def _stderr(msg: str) -> None:
 
 
 def _small(m: dict) -> dict:
-    return {k: m[k] for k in ("accuracy", "macro_f1", "jk") if k in m} | {f"f1_{c}": m["per_class"][c]["f1"] for c in AAMI_CLASSES}
+    return {k: m[k] for k in ("accuracy", "macro_f1", "jk", "agreement") if k in m} | {f"f1_{c}": m["per_class"][c]["f1"] for c in AAMI_CLASSES}
 
 
 def compress_run(
@@ -62,6 +63,7 @@ def compress_run(
     round_to: int | None = 8,
     qat_weight_bits: int = 7,
     distill: DistillConfig | None = DistillConfig(),
+    select: str = "agreement",
     seed: int | None = None,
     log: Callable[[str], None] | None = _stderr,
 ) -> Path:
@@ -76,7 +78,11 @@ def compress_run(
     :data:`ecgedge.compress.qat.DEFAULT_WEIGHT_BITS`) or 8. ``distill``: learn the source
     model's soft outputs in every fine-tuning step (:mod:`ecgedge.compress.distill`; default: them
     alone, which kept S and V F1 of a 60 %-pruned ResNet-18 within a point of the float model where
-    labels alone lost up to 5.5 points); None: labels only.
+    labels alone lost up to 5.5 points); None: labels only. ``select``: which fine-tuning epoch
+    (or the state before it) each step keeps: ``agreement``, the one classifying the validation
+    beats most like the source model (default: compression should give the same classifier, and
+    the validation macro-F1 of a few patients is noisy enough to pick a different one), or
+    ``macro-f1``, the best validation macro-F1.
     """
     from ecgedge.compress.finetune import evaluate_val, finetune
     from ecgedge.compress.prune import check_ratio, complexity, example_inputs, prune_model
@@ -88,6 +94,7 @@ def compress_run(
     from ecgedge.train.batches import BeatTensors, iterate
     from ecgedge.train.config import TrainConfig
     from ecgedge.train.fit import resolve_device, seed_everything
+    from ecgedge.train.predict import predict_logits
     from ecgedge.train.sampling import patient_stratified_subsample, training_class_weights
     from ecgedge.train.stage import training_beats
 
@@ -95,6 +102,8 @@ def compress_run(
     # ---- arguments
     if prune is None and not qat:
         raise EcgEdgeError("nothing to do: pass --prune RATIO and/or --qat.")
+    if select not in SELECTIONS:
+        raise EcgEdgeError(f"unknown selection {select!r}; choose {' or '.join(SELECTIONS)}.")
     ratio = check_ratio(prune) if prune is not None else None
     if qat:  # fail before any data is loaded
         from ecgedge.compress.qat import check_weight_bits
@@ -146,12 +155,14 @@ def compress_run(
     seed_everything(seed)
     model = model.to(device)
     source_val, _ = evaluate_val(model, data, split.val, weights_t, config.eval_batch_size, device)
+    # the source's own classes of the validation beats: what a faithful copy reproduces
+    reference = predict_logits(model, data, split.val, config.eval_batch_size, device).argmax(1) if select == "agreement" else None
     log(f"source model: val macro-F1 {source_val['macro_f1']:.4f}")
     # the source model, before pruning changes it in place, teaches every step: its logits, once
     criterion = None
     if distill:
         criterion = DistillationLoss.from_teacher(model, data, train_idx, weights_t.to(device), distill, batch_size=config.eval_batch_size, device=device)
-    common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, criterion=criterion, log=log, normal_per_epoch=config.normal_per_epoch)
+    common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, criterion=criterion, log=log, normal_per_epoch=config.normal_per_epoch, reference=reference)
     history: list[dict] = []
     info: dict = {
         "source_run": str(run_dir.resolve()),
@@ -162,6 +173,7 @@ def compress_run(
         "train_fraction": train_fraction,
         "seed": seed,
         "distill": distill.to_dict() if distill else None,
+        "select": select,
         "source_val": _small(source_val),
         "steps": [],
     }
@@ -176,7 +188,7 @@ def compress_run(
     if ratio is not None:
         p = prune_model(model.cpu(), ratio, image_size=image_size, round_to=round_to, keep_stem=keep_stem)
         model.to(device, memory_format=torch.channels_last)
-        pruned_val, _ = evaluate_val(model, data, split.val, weights_t, config.eval_batch_size, device)
+        pruned_val, _ = evaluate_val(model, data, split.val, weights_t, config.eval_batch_size, device, reference)
         log(
             f"pruned {ratio:.0%} of channels: params {p['before']['params']:,} -> {p['after']['params']:,}, "
             f"MACs {p['before']['macs']:,} -> {p['after']['macs']:,}; val macro-F1 before fine-tuning {pruned_val['macro_f1']:.4f}"
@@ -205,7 +217,7 @@ def compress_run(
             for batch in iterate(np.sort(calib), config.batch_size):
                 trainable(*data.get(batch, device)[:2])
         set_observers(prepared, False)
-        fq_val, _ = evaluate_val(trainable, data, split.val, weights_t, config.eval_batch_size, device)
+        fq_val, _ = evaluate_val(trainable, data, split.val, weights_t, config.eval_batch_size, device, reference)
         set_observers(prepared, True)
         log(
             f"QAT graph ready (input scale {input_q['scale']:.6f}, zero point {input_q['zero_point']}); "
@@ -270,5 +282,6 @@ def compress_run(
     runs.write_json(out_dir / runs.HISTORY, history)
     last = info["steps"][-1] if info["steps"] else {}
     chosen = f"{last.get('step')} epoch {last.get('best_epoch')}" if last.get("best_epoch") else f"the state before {last.get('step')} fine-tuning"
-    log(f"selected {chosen}: val macro-F1 {best_val['macro_f1']:.4f} (source {source_val['macro_f1']:.4f}); run in {out_dir}")
+    agreement = f", agreement with the source {best_val['agreement']:.2%}" if "agreement" in best_val else ""
+    log(f"selected {chosen}: val macro-F1 {best_val['macro_f1']:.4f} (source {source_val['macro_f1']:.4f}){agreement}; run in {out_dir}")
     return out_dir
