@@ -82,7 +82,8 @@ def finetune(
         started = time.perf_counter()
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(epoch_beats(labels, train_idx, normal_per_epoch, rng))
-        total, seen = train_epoch(model, data, order, batch_size, optimizer, scheduler, weights, device, criterion=criterion)
+        # augmentation (when ``data`` has an augmenter) from a stream of its own, as in training
+        total, seen = train_epoch(model, data, order, batch_size, optimizer, scheduler, weights, device, criterion=criterion, rng=np.random.default_rng([seed, epoch, 1]))
         train_seconds = time.perf_counter() - started
         if before_eval:
             before_eval()

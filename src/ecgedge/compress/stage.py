@@ -20,6 +20,7 @@ DS2 (``split.test``) is never touched here; score ``OUT`` with ``ecgedge evaluat
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from collections.abc import Callable
@@ -94,6 +95,7 @@ def compress_run(
     from ecgedge.train.batches import BeatTensors, iterate
     from ecgedge.train.config import TrainConfig
     from ecgedge.train.fit import resolve_device, seed_everything
+    from ecgedge.train.augment import Augmenter, parse_augment
     from ecgedge.train.predict import predict_logits
     from ecgedge.train.sampling import patient_stratified_subsample, training_class_weights
     from ecgedge.train.stage import training_beats
@@ -145,7 +147,9 @@ def compress_run(
     train_idx = training_beats(config, dataset, split)
     if train_fraction is not None and train_fraction < 1:
         train_idx = patient_stratified_subsample(dataset.records, dataset.labels, train_idx, train_fraction, seed)
-    data = BeatTensors(dataset)
+    augmented_views = bool(distill) and distill.views == "augmented"
+    # every augmentation the toolkit has: the views only widen where student and teacher are compared
+    data = BeatTensors(dataset, Augmenter(dataset.config, parse_augment("all")) if augmented_views else None)
     device = resolve_device(config.device)
     cw = training_class_weights(config, dataset.labels, train_idx)
     weights_t = torch.as_tensor(cw, dtype=torch.float32)
@@ -161,7 +165,10 @@ def compress_run(
     # the source model, before pruning changes it in place, teaches every step: its logits, once
     criterion = None
     if distill:
-        criterion = DistillationLoss.from_teacher(model, data, train_idx, weights_t.to(device), distill, batch_size=config.eval_batch_size, device=device)
+        if augmented_views:
+            criterion = DistillationLoss.live(copy.deepcopy(model), weights_t.to(device), distill)
+        else:
+            criterion = DistillationLoss.from_teacher(model, data, train_idx, weights_t.to(device), distill, batch_size=config.eval_batch_size, device=device)
     common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, criterion=criterion, log=log, normal_per_epoch=config.normal_per_epoch, reference=reference)
     history: list[dict] = []
     info: dict = {

@@ -31,7 +31,8 @@ def train_epoch(net, data: BeatTensors, order: np.ndarray, batch_size: int, opti
     """One pass over ``order`` in batches (class-weighted cross-entropy, a scheduler step per batch).
 
     ``amp``: ``torch.autocast`` arguments, or None for none. ``on_batch(n, loss_sum, seen)`` after
-    each batch. ``criterion(logits, y, batch)`` (``batch``: the beat indices) replaces the cross-entropy (e.g.
+    each batch. ``criterion(logits, y, batch, inputs)`` (``batch``: the beat indices, ``inputs``: the
+    ``(images, rhythm)`` the net saw) replaces the cross-entropy (e.g.
     :class:`ecgedge.compress.distill.DistillationLoss`). ``rng``: draws the augmentations of
     ``data`` (none without it). ``after_step()`` after each optimizer step (weight averaging).
     Returns (sum of per-beat losses, beats seen).
@@ -42,7 +43,7 @@ def train_epoch(net, data: BeatTensors, order: np.ndarray, batch_size: int, opti
         x, rr, y = data.get(batch, device, rng)
         with torch.autocast(**amp) if amp else contextlib.nullcontext():
             logits = net(x, rr).float()
-            loss = criterion(logits, y, batch) if criterion else F.cross_entropy(logits, y, weight=weights)
+            loss = criterion(logits, y, batch, (x, rr)) if criterion else F.cross_entropy(logits, y, weight=weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
