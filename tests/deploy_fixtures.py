@@ -14,6 +14,8 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 RECORDS = ("100", "106", "119")
 
 
@@ -28,6 +30,19 @@ def tiny_export(mitdb_dir: Path, base: Path) -> Path:
         with registered_tiny_arch("test_tiny_deploy", width=8) as name:
             build_tiny_onnx(mitdb_dir, out, name, records=RECORDS)
     return export_dir
+
+
+@pytest.fixture(scope="module")
+def export_dir(mitdb_dir, tmp_path_factory):
+    """Fixture: the tiny export (import it into a test module to use it)."""
+    return tiny_export(mitdb_dir, tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    """Fixture: (trusted pair, a second pair the gateways do not trust)."""
+    d = tmp_path_factory.mktemp("signing")
+    return keypair(d), keypair(d, "stranger")
 
 
 def keypair(directory: Path, name: str = "ecgedge"):

@@ -22,7 +22,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("cryptography")
 
 from conftest import run_cli  # noqa: E402
-from deploy_fixtures import gateway_root, keypair, rewrite_bundle, snapshot, tiny_export  # noqa: E402
+from deploy_fixtures import export_dir, gateway_root, keys, rewrite_bundle, snapshot  # noqa: E402,F401 (fixtures)
 from ecgedge.deploy.bundle import build_bundle, pack_bundle, stage_bundle  # noqa: E402
 from ecgedge.errors import EcgEdgeError  # noqa: E402
 from ecgedge.firmware_host import install as gw  # noqa: E402
@@ -32,17 +32,6 @@ from ecgedge.firmware_host.selftest import compare, tolerance_for  # noqa: E402
 from ecgedge.firmware_host.signing import trusted_keys  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-@pytest.fixture(scope="module")
-def export_dir(mitdb_dir, tmp_path_factory):
-    return tiny_export(mitdb_dir, tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    d = tmp_path_factory.mktemp("keys")
-    return keypair(d), keypair(d, "other")
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ app.command()(compress_cmds.compress)
 app.command()(ec57_cmds.ec57)
 app.add_typer(deploy_cmds.keys_app, name="keys")
 app.command()(deploy_cmds.bundle)
+app.command()(deploy_cmds.deploy)
 
 
 def _version(value: bool) -> None:

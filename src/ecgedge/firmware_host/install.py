@@ -31,7 +31,6 @@ from ecgedge.atomic import sha256_file
 from ecgedge.errors import EcgEdgeError
 from ecgedge.firmware_host.bundle_format import MANIFEST, check_version, parse_manifest
 from ecgedge.firmware_host.bundle_verify import VerifiedBundle, verify_bundle
-from ecgedge.firmware_host.selftest import as_dicts, failure_message, self_test
 from ecgedge.firmware_host.signing import trusted_keys
 
 CURRENT, PREVIOUS = "current", "previous"
@@ -43,7 +42,8 @@ STALE_UPLOAD_S = 3600
 
 @contextmanager
 def locked(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        raise EcgEdgeError(f"{root} is not a gateway directory (it does not exist); create it with a trusted_keys/ directory holding the signer's .pub.")
     fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -115,6 +115,9 @@ def install(
     Any failure raises EcgEdgeError and leaves ``versions/``, ``current`` and ``previous`` as they were.
     ``remove_bundle``: delete the uploaded file afterwards, whatever the outcome.
     """
+    # here, not at the top: status, rollback and restore then start without the runtime (scipy, ~1 s)
+    from ecgedge.firmware_host.selftest import as_dicts, failure_message, self_test
+
     root, bundle = Path(root), Path(bundle)
     try:
         with locked(root):
