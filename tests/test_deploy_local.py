@@ -52,6 +52,12 @@ def test_a_first_deploy_that_fails_its_health_check_leaves_no_model_and_says_so(
     assert not (root / "current").exists() and not os.listdir(root / "versions")
 
 
+def test_a_gateway_directory_that_is_not_set_up_gets_nothing(signed, tmp_path):
+    res = run_cli("deploy", str(signed[1].path), "--target", f"local:{tmp_path / 'typo'}")
+    assert res.returncode == 2 and "no trusted public keys" in res.stderr and "nothing was uploaded" in res.stderr
+    assert not (tmp_path / "typo").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -2,7 +2,7 @@
 
 Steps, each on the target through :class:`~ecgedge.deploy.targets.Target`:
 
-1. ``status``: the gateway runtime answers, and what is current now (to return to);
+1. ``status``: the gateway runtime answers, trusts at least one key, and what is current now (to return to);
 2. upload to ``incoming/.partial-SHA.bundle``, renamed to ``incoming/SHA.bundle`` once complete;
 3. ``install`` by the target's own ``python -m ecgedge.firmware_host``: SHA-256 of the upload,
    signature against the gateway's trusted keys, every checksum, safe extraction into a new
@@ -117,6 +117,11 @@ def deploy_bundle(bundle: Path, target: Target, service: Service = Service(), lo
     t = time.perf_counter()
     version = read_manifest(bundle)["version"]  # unverified: names the bundle; the gateway does the checking
     before = target.gateway("status", "--root", target.root)
+    if not before["trusted_keys"]:  # also catches a mistyped DIR before the upload would create it
+        raise EcgEdgeError(
+            f"{target.describe()}: no trusted public keys in {target.path('trusted_keys')}/ (or no such directory); set the gateway up first "
+            "(copy the signer's .pub there, see README 'Deploying to a gateway'); nothing was uploaded."
+        )
     links = {"current": (before.get("current") or {}).get("version"), "previous": (before.get("previous") or {}).get("version")}
     seconds["status"] = time.perf_counter() - t
 
