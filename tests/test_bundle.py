@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -250,12 +251,17 @@ def test_install_switches_current_atomically_and_keeps_the_previous(export_dir, 
     assert status["partial"] == [] and status["trusted_keys"] == ["ecgedge.pub"]
 
 
-def test_a_killed_install_leaves_a_partial_directory_that_the_next_one_removes(bundle, keys, tmp_path):
+def test_leftovers_of_killed_installs_and_uploads_are_listed_and_removed_when_stale(bundle, keys, tmp_path):
     root = gateway_root(tmp_path / "gw", keys[0].public)
     (root / "versions" / ".partial-999999" / "models").mkdir(parents=True)  # as a killed extraction leaves it
-    assert gw.status(root)["partial"] == ["versions/.partial-999999"] and gw.status(root)["current"] is None
+    (root / "incoming").mkdir()
+    for name, age_s in ((".partial-old.bundle", 7200), ("old.bundle", 7200), (".partial-new.bundle", 0)):
+        (root / "incoming" / name).write_bytes(b"half a bundle")
+        os.utime(root / "incoming" / name, (time.time() - age_s,) * 2)
+    listed = ["incoming/.partial-new.bundle", "incoming/.partial-old.bundle", "incoming/old.bundle", "versions/.partial-999999"]
+    assert gw.status(root)["partial"] == listed and gw.status(root)["current"] is None
     _install(root, bundle.path)
-    assert gw.status(root)["partial"] == []
+    assert gw.status(root)["partial"] == ["incoming/.partial-new.bundle"]  # may be another deploy's upload in flight
 
 
 # ----------------------------------------------------------------------------- self-test arithmetic

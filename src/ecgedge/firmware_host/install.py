@@ -14,7 +14,8 @@ golden-vector self-test passed (extracted under ``.partial-*`` and renamed, one 
 ``current`` and ``previous`` are switched by renaming a new symlink over the old one, so a reader
 sees the old or the new target, never none. Operations that change links hold an exclusive lock
 (``ROOT/.lock``), so two deploys cannot interleave. A killed install leaves at most a
-``.partial-*`` entry, which :func:`status` lists and the next install removes.
+``.partial-*`` entry (or an upload in ``incoming/``), which :func:`status` lists and a later install
+removes (extractions at once, uploads after an hour: another deploy may still be sending one).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ecgedge.firmware_host.signing import trusted_keys
 CURRENT, PREVIOUS = "current", "previous"
 VERSIONS, INCOMING, TRUSTED = "versions", "incoming", "trusted_keys"
 PARTIAL = ".partial-"
-#: an upload this old under a .partial- name is from a transfer that died
+#: an upload this old is from a transfer (or a deploy) that died
 STALE_UPLOAD_S = 3600
 
 
@@ -87,14 +88,14 @@ def set_link(root: Path, name: str, version: str | None) -> None:
     _fsync_dir(root)
 
 
-def _remove_stale(root: Path) -> None:
+def _remove_stale(root: Path, keep: Path) -> None:
     """Leftovers of killed installs (we hold the lock, so no install is running) and dead uploads."""
     for d in (root / VERSIONS).glob(f"{PARTIAL}*"):
         shutil.rmtree(d, ignore_errors=True)
     now = time.time()
-    for f in (root / INCOMING).glob(f"{PARTIAL}*"):
+    for f in (root / INCOMING).glob("*"):  # .partial- uploads, and uploads whose install never ran
         try:
-            if now - f.stat().st_mtime > STALE_UPLOAD_S:
+            if now - f.stat().st_mtime > STALE_UPLOAD_S and not f.samefile(keep):
                 f.unlink()
         except FileNotFoundError:
             pass
@@ -124,7 +125,7 @@ def install(
             _check_upload(bundle, sha256)
             keys = trusted_keys(keys_dir or root / TRUSTED)
             (root / VERSIONS).mkdir(exist_ok=True)
-            _remove_stale(root)
+            _remove_stale(root, keep=bundle)
             work = root / VERSIONS / f"{PARTIAL}{os.getpid()}"
             work.mkdir()
             try:
@@ -208,7 +209,8 @@ def status(root: Path) -> dict:
     root = Path(root)
     links = _links(root) if root.is_dir() else {CURRENT: None, PREVIOUS: None}
     versions = sorted(p.name for p in (root / VERSIONS).glob("*") if p.is_dir() and not p.name.startswith(".")) if (root / VERSIONS).is_dir() else []
-    partial = sorted(str(p.relative_to(root)) for d in (VERSIONS, INCOMING) for p in (root / d).glob(f"{PARTIAL}*")) if root.is_dir() else []
+    # left over by interrupted uploads and installs: nothing reads them; install removes them when stale
+    partial = sorted(str(p.relative_to(root)) for d, pattern in ((VERSIONS, f"{PARTIAL}*"), (INCOMING, "*")) for p in (root / d).glob(pattern)) if root.is_dir() else []
     return {
         "root": str(root),
         CURRENT: _describe(root, links[CURRENT]),
