@@ -4,6 +4,7 @@ import typer
 
 from ecgedge import __version__
 from ecgedge.cli import compress as compress_cmds
+from ecgedge.cli import deploy as deploy_cmds
 from ecgedge.cli import ec57 as ec57_cmds
 from ecgedge.cli import export as export_cmds
 from ecgedge.cli import train as train_cmds
@@ -24,6 +25,9 @@ app.command()(train_cmds.pipeline)
 app.command()(export_cmds.export)
 app.command()(compress_cmds.compress)
 app.command()(ec57_cmds.ec57)
+app.add_typer(deploy_cmds.keys_app, name="keys")
+app.command()(deploy_cmds.bundle)
+app.command()(deploy_cmds.deploy)
 
 
 def _version(value: bool) -> None:

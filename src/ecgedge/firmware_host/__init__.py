@@ -16,24 +16,40 @@ the whole signal gives (tested):
 * :mod:`.quality` -- flat-line, saturation and NaN stretches, found online.
 * :mod:`.qrs` -- an online QRS detector (Pan & Tompkins 1985 features, Hamilton & Tompkins 1986
   decision rules) emitting R-peak sample indices with a bounded latency.
+
+The deploy side (``python -m ecgedge.firmware_host``, see :mod:`.__main__`): :mod:`.bundle_verify`
+(signature, checksums, safe extraction), :mod:`.selftest` (golden vectors), :mod:`.install`
+(versioned directories, atomic ``current`` switch, rollback).
 """
 
-from ecgedge.firmware_host.filters import SosFilter, bandpass, highpass
-from ecgedge.firmware_host.qrs import QrsConfig, QrsDetector, detect_qrs
-from ecgedge.firmware_host.quality import QualityEvent, QualityTracker
-from ecgedge.firmware_host.runtime import LiteRTRuntime, OnnxRuntime, Runtime, load_runtime
+import importlib
 
-__all__ = [
-    "SosFilter",
-    "bandpass",
-    "highpass",
-    "QrsConfig",
-    "QrsDetector",
-    "detect_qrs",
-    "QualityEvent",
-    "QualityTracker",
-    "Runtime",
-    "OnnxRuntime",
-    "LiteRTRuntime",
-    "load_runtime",
-]
+#: public name -> submodule; imported on first use, so ``python -m ecgedge.firmware_host status``
+#: (the deploy commands) does not pay for scipy.signal, ~1.7 s here and several on a Pi
+_EXPORTS = {
+    "SosFilter": "filters",
+    "bandpass": "filters",
+    "highpass": "filters",
+    "QrsConfig": "qrs",
+    "QrsDetector": "qrs",
+    "detect_qrs": "qrs",
+    "QualityEvent": "quality",
+    "QualityTracker": "quality",
+    "Runtime": "runtime",
+    "OnnxRuntime": "runtime",
+    "LiteRTRuntime": "runtime",
+    "load_runtime": "runtime",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
