@@ -1,5 +1,6 @@
 """Compression: structured pruning really shrinks the model, QAT simulates int8, the stage writes a run."""
 
+import copy
 import json
 import os
 import subprocess
@@ -331,6 +332,15 @@ def test_distillation_loss_is_the_teachers_disagreement(tiny_run):
         only_teacher(same, y, np.sort(split.test[:6]))
     with pytest.raises(EcgEdgeError, match=r"--distill must be in \[0, 1\]"):
         DistillConfig(alpha=1.5)
+    # live: the teacher answers on the very inputs of the batch (augmented views too), any beat
+    x, rr, y_test = data.get(np.sort(split.test[:6]), cpu, np.random.default_rng(0))
+    live = DistillationLoss.live(copy.deepcopy(teacher), torch.ones(5), DistillConfig(alpha=1.0, views="augmented"))
+    with torch.no_grad():
+        on_inputs = teacher(x, rr)
+    assert float(live(on_inputs, y_test, np.sort(split.test[:6]), (x, rr))) == pytest.approx(0.0, abs=1e-5)
+    assert float(live(same, y_test, np.sort(split.test[:6]), (x, rr))) > 0.01  # other beats' answers
+    with pytest.raises(EcgEdgeError, match="--distill-views"):
+        DistillConfig(views="both")
 
 
 def test_distilled_finetuning_brings_a_pruned_model_back_to_its_teacher(tiny_run):
