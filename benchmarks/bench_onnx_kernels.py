@@ -22,8 +22,8 @@ import numpy as np
 from ecgedge.machine import machine_info  # noqa: E402
 
 from ecgedge.export.calibration import calibration_data  # noqa: E402
-from ecgedge.train import runs  # noqa: E402
-from ecgedge.train.runs import package_versions  # noqa: E402
+from ecgedge import run_dirs  # noqa: E402
+from ecgedge.run_dirs import package_versions  # noqa: E402
 
 
 def max_int8_weight(path: Path) -> int:
@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("-o", "--output", type=Path, default=Path(__file__).parent / "results" / "onnx-kernels.json")
     args = ap.parse_args()
 
-    sample = calibration_data(runs.read_json(args.run_dir / runs.CONFIG), args.data_dir, n_calib=16, n_check=args.beats).check
+    sample = calibration_data(run_dirs.read_config(args.run_dir), args.data_dir, n_calib=16, n_check=args.beats).check
     x = sample.images.astype(np.float32)[:, None] / 255.0
     results = {}
     for path in args.models:

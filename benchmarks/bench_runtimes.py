@@ -26,10 +26,10 @@ from ecgedge.machine import machine_info  # noqa: E402
 
 from ecgedge.export import FORMATS, export_model  # noqa: E402
 from ecgedge.export.calibration import calibration_data  # noqa: E402
-from ecgedge.train.runs import package_versions  # noqa: E402
+from ecgedge.run_dirs import package_versions  # noqa: E402
 from ecgedge.firmware_host.runtime import load_runtime  # noqa: E402
 from ecgedge.firmware_host.latency import measure_latency  # noqa: E402
-from ecgedge.train import runs  # noqa: E402
+from ecgedge import run_dirs  # noqa: E402
 
 
 def exported_files(run_dir: Path, exports: Path, data_dir: Path | None) -> dict[str, Path]:
@@ -56,7 +56,7 @@ def main() -> None:
     run_dir = args.run_dir.resolve()
     exports = (args.exports or run_dir / "exports").resolve()
     files = exported_files(run_dir, exports, args.data_dir)
-    meta = runs.read_json(run_dir / runs.CONFIG)
+    meta = run_dirs.read_config(run_dir)
     sample = calibration_data(meta, args.data_dir, n_calib=args.beats, n_check=args.beats).check
     images, rr = sample.images, sample.rr
 

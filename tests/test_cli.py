@@ -25,7 +25,7 @@ def test_look_writes_a_png(mitdb_dir, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("args, message", [(["--prune", "1.5"], "--prune must be in (0, 1)"), (["--compress-epochs", "0"], "--compress-epochs must be at least 1")])
+@pytest.mark.parametrize("args, message", [(["--prune", "1.5"], "--prune / compress.prune must be in (0, 1)"), (["--compress-epochs", "0"], "--compress-epochs / compress.epochs must be at least 1")])
 def test_pipeline_rejects_bad_compress_options_before_training(args, message, mitdb_dir, tmp_path):
     res = run_cli("pipeline", *args, "--data-dir", str(mitdb_dir), "-o", str(tmp_path / "p"))
     assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr

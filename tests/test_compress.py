@@ -21,7 +21,7 @@ from ecgedge.data.splits import make_split
 from ecgedge.errors import EcgEdgeError
 from ecgedge.preprocess.rhythm import N_RHYTHM
 from ecgedge.preprocess import get_preset
-from ecgedge.train import runs
+from ecgedge import run_dirs
 from ecgedge.train.batches import BeatTensors
 from ecgedge.train.config import train_preset
 from ecgedge.train.fit import fit
@@ -74,7 +74,7 @@ def tiny_run(mitdb_dir, tmp_path_factory, tiny_arch):
         "dataset": {"path": str(ds.path), "n_beats": len(ds), "sources": ds.meta["sources"]},
         "split": split.to_dict(),
     }
-    runs.write_json(run_dir / runs.CONFIG, meta)
+    run_dirs.write_json(run_dir / run_dirs.CONFIG, meta)
     fit(config, ds, split, train_idx, run_dir)
     return run_dir, ds, split
 
@@ -137,20 +137,20 @@ def test_compress_prune_writes_a_run_that_still_predicts(tiny_run, tmp_path):
     data = BeatTensors(ds)
     held = _held_out(ds, split)
     y = ds.labels[held]
-    source = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False))
+    source = model_from_checkpoint(torch.load(run_dir / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False))
     before = _balanced_accuracy(predict_logits(source, data, held, 256, torch.device("cpu")).argmax(1), y)
 
     out = compress_run(run_dir, tmp_path / "pruned", prune=0.5, epochs=2, log=None)
-    for name in (runs.CONFIG, runs.VERSIONS, runs.HISTORY):
+    for name in (run_dirs.CONFIG, run_dirs.VERSIONS, run_dirs.HISTORY):
         assert (out / name).is_file()
-    meta = json.loads((out / runs.CONFIG).read_text())
+    meta = json.loads((out / run_dirs.CONFIG).read_text())
     step = meta["compress"]["steps"][0]
     assert step["after"]["params"] < 0.6 * step["before"]["params"] and step["after"]["macs"] < step["before"]["macs"]
     assert meta["compress"]["distill"] == {"alpha": 1.0, "temperature": 4.0}  # taught by the source model by default
-    history = json.loads((out / runs.HISTORY).read_text())
+    history = json.loads((out / run_dirs.HISTORY).read_text())
     assert [h["epoch"] for h in history] == [1, 2] and history[0]["phase"] == "prune"
 
-    ckpt = torch.load(out / runs.CHECKPOINTS / runs.BEST, weights_only=False)
+    ckpt = torch.load(out / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False)
     assert ckpt["model_spec"]["channels"]
     # What selection guarantees (not that fine-tuning helped, which depends on the CPU's arithmetic):
     # the kept state is the first with the best validation macro-F1 among the pruned start (epoch 0)
@@ -158,7 +158,7 @@ def test_compress_prune_writes_a_run_that_still_predicts(tiny_run, tmp_path):
     scores = [step["val_after_pruning"]["macro_f1"]] + [h["val_macro_f1"] for h in history]
     assert ckpt["epoch"] == scores.index(max(scores)) == step["best_epoch"]
     assert ckpt["val_metrics"]["macro_f1"] == max(scores)
-    pruned = load_checkpoint_model(ckpt, out / runs.CHECKPOINTS / runs.BEST)
+    pruned = load_checkpoint_model(ckpt, out / run_dirs.CHECKPOINTS / run_dirs.BEST)
     assert sum(p.numel() for p in pruned.parameters()) == step["after"]["params"]
     after = _balanced_accuracy(predict_logits(pruned, data, held, 256, torch.device("cpu")).argmax(1), y)
     assert after > 1 / 3 + 0.2 and after > before - 0.15, (before, after)
@@ -170,7 +170,7 @@ def test_qat_graph_has_fake_quant_and_matches_float(tiny_run):
     from ecgedge.compress.qat import QATTrainable, prepare_qat, set_observers
 
     run_dir, ds, split = tiny_run
-    model = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False))
+    model = model_from_checkpoint(torch.load(run_dir / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False))
     prepared, input_q = prepare_qat(model)
     assert input_q == {"scale": pytest.approx(1 / 255), "zero_point": -128}
     n_fq = sum(isinstance(m, FakeQuantizeBase) for m in prepared.modules())
@@ -193,12 +193,12 @@ def test_qat_graph_has_fake_quant_and_matches_float(tiny_run):
 def test_compress_qat_run_evaluates_the_int8_graph(tiny_run, tmp_path):
     run_dir, ds, split = tiny_run
     out = compress_run(run_dir, tmp_path / "qat", qat=True, epochs=1, train_fraction=0.5, log=None)
-    best = out / runs.CHECKPOINTS / runs.BEST
+    best = out / run_dirs.CHECKPOINTS / run_dirs.BEST
     ckpt = torch.load(best, weights_only=False)
     assert "qat_state" in ckpt and ckpt["model_spec"]["qat"]["input_quantization"]["zero_point"] == -128
-    program = out / runs.CHECKPOINTS / "qat_int8.pt2"
+    program = out / run_dirs.CHECKPOINTS / "qat_int8.pt2"
     assert program.is_file()
-    step = json.loads((out / runs.CONFIG).read_text())["compress"]["steps"][0]
+    step = json.loads((out / run_dirs.CONFIG).read_text())["compress"]["steps"][0]
     assert step["step"] == "qat" and step["val_before_finetune"]["macro_f1"] > 0
     # a fresh process (no torchao imported yet) can load the saved int8 graph
     code = (
@@ -286,7 +286,7 @@ def test_finetune_keeps_the_start_when_validation_gets_worse(tiny_run):
     from ecgedge.train.validate import evaluate_val
 
     run_dir, ds, split = tiny_run
-    model = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False))
+    model = model_from_checkpoint(torch.load(run_dir / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False))
     data, cpu = BeatTensors(ds), torch.device("cpu")
     start, _ = evaluate_val(model, data, split.val, torch.ones(5), 256, cpu)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -319,7 +319,7 @@ def test_distillation_loss_is_the_teachers_disagreement(tiny_run):
 
     run_dir, ds, split = tiny_run
     data, cpu = BeatTensors(ds), torch.device("cpu")
-    teacher = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False)).eval()
+    teacher = model_from_checkpoint(torch.load(run_dir / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False)).eval()
     batch = np.sort(split.train[:6])
     same = torch.from_numpy(predict_logits(teacher, data, batch, 256, cpu))
     y = data.labels[torch.from_numpy(batch)]
@@ -353,7 +353,7 @@ def test_distilled_finetuning_brings_a_pruned_model_back_to_its_teacher(tiny_run
     run_dir, ds, split = tiny_run
     data, cpu = BeatTensors(ds), torch.device("cpu")
     held = _held_out(ds, split)
-    teacher = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False)).eval()
+    teacher = model_from_checkpoint(torch.load(run_dir / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False)).eval()
     target = predict_logits(teacher, data, held, 256, cpu).argmax(1)
     student = copy.deepcopy(teacher)
     prune_model(student, 0.75)

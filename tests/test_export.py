@@ -31,7 +31,7 @@ from ecgedge.errors import EcgEdgeError  # noqa: E402
 from ecgedge.evaluate import aami_metrics  # noqa: E402
 from ecgedge.export import FORMATS, export_model, parse_formats  # noqa: E402
 from ecgedge.atomic import sha256_file  # noqa: E402
-from ecgedge.validate.scoring import evaluate_model_file, predict_model_file  # noqa: E402
+from ecgedge.validate.scoring import predict_model_file, score  # noqa: E402
 from ecgedge.preprocess import get_preset  # noqa: E402
 from ecgedge.firmware_host.runtime import load_runtime  # noqa: E402
 from ecgedge.train.config import train_preset  # noqa: E402
@@ -281,7 +281,7 @@ def test_report_compares_float_and_int8(exported, run_dir, mitdb_dir, tmp_path):
 def test_evaluation_equals_aami_metrics_of_raw_predictions(exported, run_dir, mitdb_dir):
     files, _ = exported
     path = files[("tflite", "int8")].path
-    metrics = evaluate_model_file(path, "DS2", mitdb_dir)
+    metrics, _ = score(path, "DS2", mitdb_dir)
     pred = predict_model_file(path, "DS2", mitdb_dir)
     ds = prepare_dataset(mitdb_dir, get_preset("edge"), RECORDS)
     assert set(ds.records[pred.index]) == {"100"}  # DS2 of these records

@@ -350,12 +350,12 @@ def test_removed_on_failure_keeps_what_was_there(tmp_path):
 
 
 def test_json_never_holds_nan_or_infinity(tmp_path):
-    from ecgedge.train import runs
+    from ecgedge import run_dirs
 
     obj = {"ppv": float("nan"), "max": np.float32("inf"), "neg": -float("inf"), "list": [1.0, np.nan], "arr": np.array([0.5, np.inf]), "n": np.int64(3)}
     expected = {"ppv": None, "max": None, "neg": None, "list": [1.0, None], "arr": [0.5, None], "n": 3}
     assert strict_json(jsonio.dumps(obj)) == expected
-    runs.write_json(tmp_path / "m.json", obj)
+    run_dirs.write_json(tmp_path / "m.json", obj)
     assert strict_json((tmp_path / "m.json").read_text()) == expected
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # no temporary file left
 

@@ -2,7 +2,7 @@
 
 Stages, lowest first (imports go down only, never up, not even lazily inside a function):
 
-    preprocess -> data -> models -> train -> compress -> export -> firmware_host -> deploy -> (cli, report, validate)
+    preprocess -> data -> models -> train -> compress -> export -> firmware_host -> deploy -> (cli, report, validate, pipeline)
 
 ``preprocess`` (signal processing: filters, spectrograms, rhythm features) sits below ``data``
 because preparing the dataset cache calls it. Modules outside the stage packages are shared
@@ -24,7 +24,7 @@ TOP = SRC.name
 
 #: stage packages, lowest first; ``None`` marks the layer on top
 STAGES = ["preprocess", "data", "models", "train", "compress", "export", "firmware_host", "deploy", None]
-TOP_PACKAGES = {"cli", "report", "validate", "__main__"}
+TOP_PACKAGES = {"cli", "report", "validate", "pipeline", "__main__"}
 BASE = -1  # shared utilities that import no stage
 
 
@@ -99,7 +99,7 @@ def _ranks(edges: dict[str, list[tuple[str, int]]]) -> dict[str, int]:
 def _stage_name(rank: int) -> str:
     if rank == BASE:
         return "shared"
-    return STAGES[rank] or "top (cli/report/validate)"
+    return STAGES[rank] or "top (cli/report/validate/pipeline)"
 
 
 def test_the_stage_list_names_real_packages():

@@ -1,4 +1,4 @@
-"""HTML and Markdown reports built from fake run directories."""
+"""Markdown (and optional HTML) reports built from fake run directories and scored files."""
 
 import json
 from pathlib import Path
@@ -43,8 +43,9 @@ def test_two_runs(runs, tmp_path):
     base, better = runs
     m1 = json.loads((base / "metrics.json").read_text())
     m2 = json.loads((better / "metrics.json").read_text())
-    html_path, md_path = write_report([base, better], tmp_path / "out")
-    assert html_path == tmp_path / "out" / "report.html" and md_path == tmp_path / "out" / "report.md"
+    md_path = write_report([base, better], tmp_path / "out", html=True)
+    html_path = tmp_path / "out" / "report.html"
+    assert md_path == tmp_path / "out" / "report.md" and html_path.is_file()
     html, md = html_path.read_text(), md_path.read_text()
 
     assert "baseline &lt;cnn&gt;" in html and "baseline <cnn>" not in html  # label from config, escaped
@@ -103,9 +104,50 @@ def test_same_as_baseline_from_the_predictions(runs, tmp_path):
 
 
 def test_single_run_has_no_comparison(runs, tmp_path):
-    html_path, md_path = write_report([runs[1]], tmp_path / "one")
-    assert "Comparison" not in html_path.read_text()
-    assert "| class | Se | PPV | FPR | F1 | support |" in md_path.read_text()
+    md_path = write_report([runs[1]], tmp_path / "one")
+    md = md_path.read_text()
+    assert "Comparison" not in md and "| class | Se | PPV | FPR | F1 | support |" in md
+    # Markdown + PNGs unless asked for the HTML page
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["report.md", "run1-confusion.png"]
+
+
+def _trained(name: str, **compress) -> dict:
+    return {"name": name, "train": {"name": "quick", "arch": "resnet18"}, **({"compress": compress} if compress else {})}
+
+
+def _scored_file(root: Path, name: str, y_pred, **facts) -> Path:
+    """An exported file (stand-in bytes, no sidecar: a warning) with the scores `ecgedge evaluate FILE` keeps."""
+    path = root / name
+    path.write_bytes(b"not a real model")
+    metrics = aami_metrics(Y_TRUE, np.array(y_pred)) | {"set": "DS2", "complexity": {"params": 10, "macs": 20}} | facts
+    Path(f"{path}.metrics.json").write_text(json.dumps(metrics))
+    return path
+
+
+def test_models_are_labelled_by_what_they_are(tmp_path):
+    """Labels come from the models' own records (compression, format, precision), not their long names."""
+    from ecgedge.report.labels import report_labels
+
+    y = [0, 0, 0, 0, 0, 1, 1, 2, 2, 3, 4]
+    long = "quick-resnet18-inter-patient"
+    float_run = make_run(tmp_path, long, y, _trained(long), set="DS2")
+    small_run = make_run(tmp_path, f"{long}-prune50-qat", y, _trained(f"{long}-prune50-qat", prune=0.5, qat=True), set="DS2")
+    ptq = _scored_file(tmp_path, f"{long}-int8.onnx", y, format="onnx", precision="int8", quantization="ptq", compression=None)
+    qat = _scored_file(tmp_path, f"{long}-prune50-qat-int8.tflite", y, format="tflite", precision="int8", quantization="qat", compression={"prune": 0.5, "qat": True})
+    old = _scored_file(tmp_path, "older-int8.onnx", y, format="onnx", precision="int8", quantization="qat")  # scored before files recorded compression
+    md = write_report([float_run, ptq, small_run, qat, old], tmp_path / "out").read_text()
+
+    labels = ["float", "int8 PTQ (ONNX)", "pruned 50% + QAT", "pruned 50% + QAT int8 (TFLite)", "QAT int8 (ONNX)"]
+    assert md.splitlines()[0] == f"# {long}: 5 models on DS2"
+    assert "| metric | " + " | ".join(labels) + " |" in md
+    assert [r["label"] for r in json.loads((tmp_path / "out" / "report.json").read_text())["models"]] == labels
+    assert f"Model file: {qat}" in md and f"Run directory: {float_run}" in md  # the full names stay, once each
+
+    # two runs that are both "float" (a leakage study): each is named by its run
+    intra = make_run(tmp_path, "quick-intra", y, _trained("quick-intra"))
+    entries = [(float_run, _trained(long), {}), (intra, _trained("quick-intra"), {}), (ptq, None, json.loads(Path(f"{ptq}.metrics.json").read_text()))]
+    assert report_labels(entries) == [f"{long}: float", "quick-intra: float", "int8 PTQ (ONNX)"]
+    assert report_labels([entries[0], entries[0]]) == [f"{long}: float [1]", f"{long}: float [2]"]
 
 
 def test_missing_metrics(tmp_path):

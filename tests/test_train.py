@@ -14,7 +14,7 @@ from ecgedge.data.dataset import prepare_dataset
 from ecgedge.data.aami import DS1, DS2
 from ecgedge.data.splits import Split
 from ecgedge.preprocess import get_preset
-from ecgedge.train import runs
+from ecgedge import run_dirs
 from ecgedge.train.batches import BeatTensors
 from ecgedge.train.config import train_preset
 from ecgedge.train.fit import fit
@@ -49,7 +49,7 @@ def test_tiny_training_beats_chance(tiny, tmp_path):
     result = fit(_config(), ds, split, split.train, tmp_path / "run")
     assert [row["epoch"] for row in result.history] == [1, 2]
     model = create_model("resnet18", "none", rr_features=True)
-    model.load_state_dict(torch.load(tmp_path / "run" / runs.CHECKPOINTS / runs.BEST, weights_only=False)["model"])
+    model.load_state_dict(torch.load(tmp_path / "run" / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False)["model"])
     preds = predict_logits(model, BeatTensors(ds), split.val, 256, torch.device("cpu")).argmax(1)
     y = ds.labels[split.val]
     present = np.unique(y[np.isin(y, [0, 2, 3])])  # N, V, F (S: 2 beats in these records)
@@ -83,8 +83,8 @@ def test_resume_continues_exactly(tiny, tmp_path, monkeypatch, ema_half_life):
     assert [r["epoch"] for r in resumed.history] == [1, 2]
     assert resumed.history[0]["train_loss"] == full.history[0]["train_loss"]
     assert resumed.history[1]["train_loss"] == pytest.approx(full.history[1]["train_loss"], rel=1e-5)
-    a = torch.load(tmp_path / "full" / runs.CHECKPOINTS / runs.LAST, weights_only=False)["model"]
-    b = torch.load(tmp_path / "resumed" / runs.CHECKPOINTS / runs.LAST, weights_only=False)["model"]
+    a = torch.load(tmp_path / "full" / run_dirs.CHECKPOINTS / run_dirs.LAST, weights_only=False)["model"]
+    b = torch.load(tmp_path / "resumed" / run_dirs.CHECKPOINTS / run_dirs.LAST, weights_only=False)["model"]
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
     best_full = torch.load(tmp_path / "full" / runs.CHECKPOINTS / runs.BEST, weights_only=False)["model"]
@@ -120,8 +120,8 @@ def test_same_seed_same_machine_same_history(tiny, tmp_path):
     b = fit(cfg, ds, split, split.train, tmp_path / "b")
     strip = lambda h: [{k: v for k, v in row.items() if k not in ("seconds", "train_beats_per_s")} for row in h]  # noqa: E731
     assert strip(a.history) == strip(b.history)
-    wa = torch.load(tmp_path / "a" / runs.CHECKPOINTS / runs.LAST, weights_only=False)["model"]
-    wb = torch.load(tmp_path / "b" / runs.CHECKPOINTS / runs.LAST, weights_only=False)["model"]
+    wa = torch.load(tmp_path / "a" / run_dirs.CHECKPOINTS / run_dirs.LAST, weights_only=False)["model"]
+    wb = torch.load(tmp_path / "b" / run_dirs.CHECKPOINTS / run_dirs.LAST, weights_only=False)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     # another seed draws other beats and augmentations: the history differs
     c = fit(_config(epochs=1, normal_per_epoch=100, augment="all", seed=4), ds, split, split.train, tmp_path / "c")
@@ -183,8 +183,9 @@ def test_train_and_evaluate_cli(mitdb_dir, tmp_path):
 
     report = run_cli("report", str(run), "-o", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
-    html = (tmp_path / "report" / "report.html").read_text()
-    assert "run" in html and "data:image/png;base64," in html and (tmp_path / "report" / "report.md").is_file()
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert md.startswith("# run on DS2\n") and "![confusion matrix of float](run1-confusion.png)" in md
+    assert not (tmp_path / "report" / "report.html").exists()  # Markdown + PNGs unless --html
 
 
 def _free_port() -> int:

@@ -53,11 +53,11 @@ def registered_tiny_arch(name: str, width: int):
 
 def write_run_dir(rd, mitdb_dir, config, ds, split, model) -> None:
     """A run directory as `ecgedge train` leaves it (config.json + checkpoints/best.pt) for ``model``."""
-    from ecgedge.train import runs
+    from ecgedge import run_dirs
 
-    (rd / runs.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
-    runs.write_json(
-        rd / runs.CONFIG,
+    (rd / run_dirs.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+    run_dirs.write_json(
+        rd / run_dirs.CONFIG,
         {
             "name": rd.name,
             "train": config.to_dict(),
@@ -75,7 +75,7 @@ def write_run_dir(rd, mitdb_dir, config, ds, split, model) -> None:
             "preprocess": ds.config.to_dict(),
             "epoch": 1,
         },
-        rd / runs.CHECKPOINTS / runs.BEST,
+        rd / run_dirs.CHECKPOINTS / run_dirs.BEST,
     )
 
 

@@ -84,35 +84,35 @@ def read_checkpoint(path: Path, fix: str, map_location: str = "cpu") -> dict:
 
 def check_train_options(config, output: Path, resume: bool) -> None:
     """Everything ``ecgedge train`` can judge before it creates ``output``."""
-    from ecgedge.train import runs
+    from ecgedge import run_dirs
 
     check_lr(config.lr)
     check_seed(config.seed)
     check_device(config.device)
     check_arch_and_weights(config.arch, config.weights)
     check_output_dir(output)
-    last = Path(output) / runs.CHECKPOINTS / runs.LAST
+    last = run_dirs.last_checkpoint(output)
     if resume and last.is_file():
         read_checkpoint(last, f"remove {output} and train again, or restore the file.")
 
 
 def check_run_checkpoint(run_dir: Path) -> None:
     """The best checkpoint ``evaluate`` will score loads (a truncated one is a clean error)."""
-    from ecgedge.train import runs
+    from ecgedge import run_dirs
 
-    meta = runs.read_json(Path(run_dir) / runs.CONFIG)  # missing or invalid: a one-line error already
+    meta = run_dirs.read_json(Path(run_dir) / run_dirs.CONFIG)  # missing or invalid: a one-line error already
     if not isinstance(meta, dict) or not isinstance(meta.get("train"), dict):
-        raise EcgEdgeError(f"{Path(run_dir) / runs.CONFIG} holds no training settings; give a run directory made by `ecgedge train`.")
-    best = Path(run_dir) / runs.CHECKPOINTS / runs.BEST
+        raise EcgEdgeError(f"{Path(run_dir) / run_dirs.CONFIG} holds no training settings; give a run directory made by `ecgedge train`.")
+    best = run_dirs.best_checkpoint(run_dir)
     if best.is_file():
         read_checkpoint(best, f"train {run_dir} again (or restore the file).")
 
 
 def resumable(run_dir: Path) -> bool:
     """A run with a last checkpoint: keep it after a failure, so ``--resume`` can continue it."""
-    from ecgedge.train import runs
+    from ecgedge.run_dirs import is_resumable
 
-    return (Path(run_dir) / runs.CHECKPOINTS / runs.LAST).is_file()
+    return is_resumable(run_dir)
 
 
 @contextmanager

@@ -1,8 +1,6 @@
 """``ecgedge train``, ``ecgedge evaluate``, ``ecgedge report`` and ``ecgedge pipeline``."""
 
-import json
 import os
-import shutil
 from pathlib import Path
 
 import typer
@@ -86,26 +84,25 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
 ) -> None:
     """Score a run (or an exported .onnx / .tflite file) on a set of its split (AAMI EC57 per-class Se, PPV, FPR, F1; jκ)."""
-    exported = run_dir.is_file() and run_dir.suffix.lower() in (".onnx", ".tflite")
+    from ecgedge.run_dirs import is_model_file
+
+    exported = run_dir.is_file() and is_model_file(run_dir)
     if exported:
         from ecgedge.model_files import verify_model_file
 
         verify_model_file(run_dir)
     else:
         preflight.check_run_checkpoint(run_dir)
+    from ecgedge.validate.scoring import keep_scores, score
+
     with progress_bar() as progress:
-        if exported:
-            from ecgedge.validate.scoring import evaluate_with_predictions, keep_scores
-
-            metrics, pred = evaluate_with_predictions(run_dir, split, data_dir, progress)
-            try:
-                keep_scores(run_dir, metrics, pred)
-            except OSError as exc:
-                typer.echo(f"warning: could not keep the scores beside the model ({exc}); `ecgedge report` will not find them", err=True)
-        else:
-            from ecgedge.train.stage import evaluate_run
-
-            metrics = evaluate_run(run_dir, split, data_dir, progress)
+        metrics, pred = score(run_dir, split, data_dir, progress)
+    try:
+        keep_scores(run_dir, metrics, pred)
+    except OSError as exc:
+        if not exported:
+            raise  # a run directory that cannot be written to: a one-line error (user_errors)
+        typer.echo(f"warning: could not keep the scores beside the model ({exc}); `ecgedge report` will not find them", err=True)
     if as_json:
         typer.echo(jsonio.dumps(metrics))
     else:
@@ -141,114 +138,90 @@ def _print_metrics(metrics: dict) -> None:
 @user_errors
 def report(
     run_dirs: list[Path] = typer.Argument(..., help="Evaluated run directories or exported model files (scored by `ecgedge evaluate FILE`); the first is the baseline."),
-    output: Path = typer.Option(None, "-o", "--output", help="Directory for report.html, report.md and report.json (default: RUN_DIR/report)."),
+    output: Path = typer.Option(None, "-o", "--output", help="Directory for report.md (+ PNGs) and report.json (default: RUN_DIR/report)."),
     latency: bool = typer.Option(False, "--latency", help="Time every model per beat (batch 1) in one session on this machine."),
     threads: int = typer.Option(1, "--threads", help="Threads per runtime when timing."),
+    html: bool = typer.Option(False, "--html", help="Also write report.html: one self-contained page, images inlined."),
 ) -> None:
-    """Write an HTML + Markdown report of one run, or compare several models side by side (accuracy, size, MACs, latency)."""
+    """Write a Markdown report (+ PNGs) of one run, or compare several models side by side (accuracy, size, MACs, latency)."""
     from ecgedge.report import write_report
 
     if output is not None:
         preflight.check_output_dir(output)
     out = output or ((run_dirs[0].parent if run_dirs[0].is_file() else run_dirs[0]) / "report")
-    html, md = write_report(list(run_dirs), out, latency=latency, threads=threads)
-    typer.echo(f"wrote {html} and {md}")
+    md = write_report(list(run_dirs), out, latency=latency, threads=threads, html=html)
+    typer.echo(f"wrote {md}" + (f" and {md.with_suffix('.html')}" if html else ""))
 
 
 def pipeline(
-    preset: str = typer.Option("quick", "--preset", help=PRESET_HELP),
-    split: str = typer.Option("inter-patient", "--split", help=" | ".join(SPLITS)),
+    config_file: Path = typer.Option(None, "--config", help="A pipeline config (.json or .toml; see ecgedge.pipeline.config). Options given here override its settings; --preset cannot (the file names its preset)."),
+    preset: str = typer.Option(None, "--preset", help=PRESET_HELP + " Default: quick."),
+    split: str = typer.Option(None, "--split", help=" | ".join(SPLITS) + " (default: inter-patient)."),
     arch: str = typer.Option(None, "--arch"),
     weights: str = typer.Option(None, "--weights"),
     rr: bool = typer.Option(None, "--rr/--no-rr"),
     epochs: int = typer.Option(None, help="Maximum epochs."),
     seed: int = typer.Option(None, "--seed"),
     augment: str = typer.Option(None, "--augment", help="none | all | comma list of jitter, noise, wander, amplitude."),
+    records: str = typer.Option(None, "--records", help="Comma-separated MIT-BIH records (default: the 44 of DS1 and DS2)."),
     data_dir: Path = DataDirOption,
     output: Path = typer.Option(Path("runs/pipeline"), "-o", "--output", help="Directory for this pipeline's runs and report."),
-    compress: bool = typer.Option(True, "--compress/--no-compress", help="Also prune channels + fine-tune quantisation-aware (a second run)."),
-    prune: float = typer.Option(0.5, "--prune", help="Share of channels the compress step removes."),
-    compress_epochs: int = typer.Option(1, "--compress-epochs", help="Fine-tuning epochs per compress step (pruning, QAT)."),
-    export: bool = typer.Option(True, "--export/--no-export", help="Also export int8 ONNX + TFLite and re-score them on the test set."),
+    compress: bool = typer.Option(None, "--compress/--no-compress", help="Also prune channels + fine-tune quantisation-aware (a second run). Default: on."),
+    prune: float = typer.Option(None, "--prune", help="Share of channels the compress step removes (default 0.5)."),
+    compress_epochs: int = typer.Option(None, "--compress-epochs", help="Fine-tuning epochs per compress step (pruning, QAT; default 1)."),
+    export: bool = typer.Option(None, "--export/--no-export", help="Also export int8 ONNX + TFLite and re-score them on the test set. Default: on."),
+    html: bool = typer.Option(None, "--html/--no-html", help="Also write the self-contained report.html. Default: off."),
 ) -> None:
-    """End to end: (download if needed) -> prepare -> train -> evaluate -> compress -> export int8 -> re-evaluate -> report."""
+    """End to end: (download if needed) -> prepare -> train -> evaluate -> export int8 -> compress -> export int8 -> re-evaluate -> report."""
     _pipeline(**locals())
 
 
-def _score_exports(run_dir: Path, out_dir: Path, set_name: str, data_dir: Path, progress) -> list[Path]:
-    """Export ``run_dir`` to int8 ONNX and TFLite and score each file on ``set_name`` (sidecar metrics)."""
-    from ecgedge.export import export_model
-    from ecgedge.firmware_host.runtime import load_runtime
-    from ecgedge.validate.scoring import evaluate_with_predictions, keep_scores
+def _pipeline_config(config_file, preset, split, arch, weights, rr, epochs, seed, augment, records, compress, prune, compress_epochs, export, html):
+    """The job's config: the file's (or the preset's), then every option given on the command line."""
+    from dataclasses import replace
 
-    files = []
-    for model in export_model(run_dir, out_dir, ("onnx", "tflite"), int8=True, data_dir=data_dir, load_runtime=load_runtime):
-        if model.precision == "int8":
-            keep_scores(model.path, *evaluate_with_predictions(model.path, set_name, data_dir, progress))
-            files.append(model.path)
-    return files
+    from ecgedge.cli.common import parse_records
+    from ecgedge.pipeline import CompressOptions, ExportOptions, PipelineConfig
 
-
-def _compressed_from(compressed: Path, run_dir: Path) -> bool:
-    """Does ``compressed`` hold a finished compress run of ``run_dir``'s current best checkpoint?"""
-    from ecgedge.atomic import sha256_file
-    from ecgedge.train import runs
-
-    if not (compressed / runs.CHECKPOINTS / runs.BEST).is_file() or not (compressed / runs.CONFIG).is_file():
-        return False
-    made_from = runs.read_json(compressed / runs.CONFIG).get("compress", {}).get("source_checkpoint_sha256")
-    return made_from == sha256_file(run_dir / runs.CHECKPOINTS / runs.BEST)
+    train = {"split": split, "arch": arch, "weights": weights, "rr_features": rr, "epochs": epochs, "seed": seed, "augment": augment}
+    train = {k: v for k, v in train.items() if v is not None}
+    if config_file is not None:
+        if preset is not None:
+            raise EcgEdgeError(f"--preset and --config {config_file}: the config file names its preset; set train.preset there.")
+        config = PipelineConfig.load(config_file)
+        config = replace(config, train=replace(config.train, **train).check())
+    else:
+        config = PipelineConfig.preset(preset or "quick", **train)
+    if records is not None:
+        config = replace(config, records=parse_records(records))
+    if compress is not None:
+        config = replace(config, compress=(config.compress or CompressOptions()) if compress else None)
+    if config.compress is not None:
+        given = {k: v for k, v in (("prune", prune), ("epochs", compress_epochs)) if v is not None}
+        config = replace(config, compress=replace(config.compress, **given))
+    if export is not None:
+        config = replace(config, export=(config.export or ExportOptions()) if export else None)
+    if html is not None:
+        config = replace(config, report=replace(config.report, html=html))
+    return config.check()
 
 
 @user_errors
-def _pipeline(preset, split, arch, weights, rr, epochs, seed, augment, data_dir, output, compress, prune, compress_epochs, export):
-    from ecgedge.data.dataset import prepare_dataset
-    from ecgedge.data.download import download
-    from ecgedge.data.location import default_data_dir
-    from ecgedge.preprocess import get_preset
-    from ecgedge.report import write_report
-    from ecgedge.train.stage import evaluate_run, train_run
+def _pipeline(config_file, preset, split, arch, weights, rr, epochs, seed, augment, records, data_dir, output, compress, prune, compress_epochs, export, html):
+    from ecgedge.pipeline import check_pipeline, run_pipeline
 
-    preflight.check_output_dir(output)
-    target = resolve_data_dir(data_dir)
-    if data_dir is None and target == default_data_dir() and not (target / "100.hea").is_file():
-        typer.echo(f"MIT-BIH not found; downloading it from PhysioNet into {target}", err=True)
-        download(target)
-    config = _config(preset, split, arch, weights, rr, epochs, None, None, None, None, seed, None, augment=augment)
-    preflight.check_seed(config.seed)
-    preflight.check_arch_and_weights(config.arch, config.weights)
-    if compress:  # fail now, not after training
-        from ecgedge.compress.prune import check_ratio
+    config = _pipeline_config(config_file, preset, split, arch, weights, rr, epochs, seed, augment, records, compress, prune, compress_epochs, export, html)
+    check_pipeline(config, output)  # before the progress bar: a bad option is the one line shown
+    trained = config.dirs(output).run
 
-        check_ratio(prune)
-        if compress_epochs < 1:
-            raise EcgEdgeError(f"--compress-epochs must be at least 1, got {compress_epochs}.")
-    set_name = "DS2" if config.split == "inter-patient" else "test"
-    run_dir = output / f"{config.name}-{config.arch}-{config.split}"
-    compressed = output / f"{run_dir.name}-prune{round(prune * 100)}-qat"
-    entries = [run_dir]
+    def show(path: Path, metrics: dict) -> None:
+        if path == trained:
+            _print_metrics(metrics)
+
     with progress_bar() as progress:
-        prepare_dataset(target, get_preset(config.data_preset), progress=progress)
-        resume = (run_dir / "config.json").is_file()
-        train_run(config, target, run_dir, resume=resume, progress=progress)
-        metrics = evaluate_run(run_dir, set_name, target, progress)
-        _print_metrics(metrics)
-        if export:
-            entries += _score_exports(run_dir, output / "exports" / run_dir.name, set_name, target, progress)
-        if compress:
-            if not _compressed_from(compressed, run_dir):
-                from ecgedge.compress import compress_run
-
-                shutil.rmtree(compressed, ignore_errors=True)  # unfinished, or made from an older checkpoint
-                compress_run(run_dir, compressed, prune=prune, qat=True, epochs=compress_epochs, data_dir=target)
-            evaluate_run(compressed, set_name, target, progress)
-            entries.append(compressed)
-            if export:
-                entries += _score_exports(compressed, output / "exports" / compressed.name, set_name, target, progress)
-    html, _ = write_report(entries, output / "report", latency=len(entries) > 1)
-    rows = json.loads((output / "report" / "report.json").read_text())["models"] if len(entries) > 1 else []
-    for r in rows:
+        result = run_pipeline(config, output, data_dir, progress=progress, on_scored=show)
+    for r in result.rows:
         agree = "" if r["agreement"] is None else f", agreement {r['agreement']:.2%}"
         lat = f", {r['latency']['median_ms']:.2f} ms/beat" if r["latency"] else ""
         typer.echo(f"{r['label']}: macro-F1 (N,S,V,F) {r['macro_f1_4']:.4f} ({r['delta_macro_f1_4']:+.4f}), F1 S {r['f1']['S']:.3f}, V {r['f1']['V']:.3f}, {r['size_bytes'] / 1e6:.2f} MB{lat}{agree}")
-    typer.echo(f"report: {html}")
+    typer.echo(f"report: {result.report}")

@@ -34,7 +34,7 @@ from ecgedge.compress.distill import DistillConfig, DistillationLoss
 from ecgedge.data.aami import AAMI_CLASSES
 from ecgedge.atomic import atomic_path
 from ecgedge.errors import EcgEdgeError
-from ecgedge.train import runs
+from ecgedge import run_dirs
 
 DEFAULT_LR = {"prune": 1e-3, "qat": 1e-4}
 CALIBRATION_BEATS = 512  # training beats that set the QAT graph's initial activation ranges
@@ -118,17 +118,15 @@ def compress_run(
     if train_fraction is not None and not 0 < train_fraction <= 1:
         raise EcgEdgeError(f"--train-fraction must be in (0, 1], got {train_fraction}.")
     run_dir, out_dir = Path(run_dir).expanduser(), Path(out_dir).expanduser()
-    if not (run_dir / runs.CONFIG).is_file():
-        raise EcgEdgeError(f"{run_dir} is not a run directory (no {runs.CONFIG}); give one made by `ecgedge train`.")
-    best_path = run_dir / runs.CHECKPOINTS / runs.BEST
-    if not best_path.is_file():
-        raise EcgEdgeError(f"{best_path} not found: training of {run_dir} has not finished an epoch.")
+    if not run_dirs.has_config(run_dir):
+        raise EcgEdgeError(f"{run_dir} is not a run directory (no {run_dirs.CONFIG}); give one made by `ecgedge train`.")
+    best_path = run_dirs.best_checkpoint(run_dir, must_exist=True)
     if out_dir.resolve() == run_dir.resolve():
         raise EcgEdgeError("-o must be a new directory, not the run being compressed.")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise EcgEdgeError(f"{out_dir} already holds files; choose another -o.")
 
-    meta = runs.read_json(run_dir / runs.CONFIG)
+    meta = run_dirs.read_config(run_dir)
     config = TrainConfig.from_dict(meta["train"])
     if batch_size is not None:
         config = replace(config, batch_size=int(batch_size))
@@ -251,7 +249,7 @@ def compress_run(
     info["seconds"] = round(time.perf_counter() - t0, 1)
 
     # ---- write the run directory
-    ckpt_dir = out_dir / runs.CHECKPOINTS
+    ckpt_dir = run_dirs.checkpoint_dir(out_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if qat:
         with atomic_path(ckpt_dir / QAT_PROGRAM) as tmp:
@@ -267,7 +265,7 @@ def compress_run(
         "compress": info,
         **extra,
     }
-    with atomic_path(ckpt_dir / runs.BEST) as tmp:  # a killed run leaves no truncated best.pt
+    with atomic_path(run_dirs.best_checkpoint(out_dir)) as tmp:  # a killed run leaves no truncated best.pt
         torch.save(checkpoint, tmp)
     out_meta = {
         **meta,
@@ -276,17 +274,8 @@ def compress_run(
         "train_beats": class_counts(dataset.labels[train_idx]),
         "compress": {"prune": ratio, "qat": bool(qat), **info},
     }
-    runs.write_json(out_dir / runs.CONFIG, out_meta)
-    versions = runs.versions()
-    from importlib import metadata
-
-    for pkg in ("torch-pruning", "torchao"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    runs.write_json(out_dir / runs.VERSIONS, versions)
-    runs.write_json(out_dir / runs.HISTORY, history)
+    run_dirs.write_run_record(out_dir, out_meta, "torch-pruning", "torchao")
+    run_dirs.write_json(out_dir / run_dirs.HISTORY, history)
     last = info["steps"][-1] if info["steps"] else {}
     chosen = f"{last.get('step')} epoch {last.get('best_epoch')}" if last.get("best_epoch") else f"the state before {last.get('step')} fine-tuning"
     agreement = f", agreement with the source {best_val['agreement']:.2%}" if "agreement" in best_val else ""

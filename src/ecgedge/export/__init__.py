@@ -51,8 +51,6 @@ from ecgedge.export.validate import FP32_MAX_ABS_LOGIT_DIFF, INT8_MIN_TOP1_AGREE
 
 __all__ = ["ExportFormat", "ExportedModel", "FORMATS", "export_model", "export_onnx", "export_tflite", "parse_formats"]
 
-MANIFEST = "export.json"
-
 
 @dataclass(frozen=True)
 class ExportFormat:
@@ -225,7 +223,7 @@ def export_model(
 
     from ecgedge.export.calibration import calibration_data
     from ecgedge.export.metadata import RR_INPUT, build_metadata, image_input, write_onnx_metadata, write_tflite_metadata
-    from ecgedge.train.runs import package_versions
+    from ecgedge.run_dirs import export_file, export_manifest, package_versions
     from ecgedge.export.source import load_source, torch_logits
     from ecgedge.export.validate import compare_outputs
     from ecgedge.export.onnx_format import PTQ_ROUTES
@@ -257,7 +255,7 @@ def export_model(
     for name in names:
         fmt = FORMATS[name]
         for precision in ("fp32", "int8") if (int8 and fmt.int8) else ("fp32",):
-            final = out_dir / f"{source.name}-{precision}{fmt.suffix}"
+            final = export_file(out_dir, source.name, precision, fmt.suffix)
             for stale in (final, Path(f"{final}.rejected"), sidecar_path(final), sha256_sidecar(final)):
                 stale.unlink(missing_ok=True)
             log(f"export {final.name} ...")
@@ -356,7 +354,7 @@ def export_model(
                 path.unlink(missing_ok=True)
                 sidecar_path(path).unlink(missing_ok=True)
 
-    manifest_path = out_dir / MANIFEST
+    manifest_path = export_manifest(out_dir)
     previous = []
     if manifest_path.is_file():  # keep entries of other formats exported earlier into out_dir
         try:

@@ -56,6 +56,7 @@ def build_metadata(
 ) -> dict:
     """The metadata object of one exported file (``source`` is an :class:`ExportSource`)."""
     from ecgedge.data.run_data import records_of, sources_digest
+    from ecgedge.run_dirs import compression
 
     meta = source.meta
     train = meta.get("train") or {}
@@ -83,6 +84,7 @@ def build_metadata(
             "checkpoint_sha256": source.checkpoint_sha256,
             "epoch": source.epoch,
             "val_metrics": source.extra.get("val_metrics"),
+            "compression": compression(meta),  # None: a trained run; else {"prune", "qat"}
         },
         "split": {
             "name": train.get("split", "inter-patient"),

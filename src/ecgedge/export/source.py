@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ecgedge import run_dirs
 from ecgedge.atomic import sha256_file
 from ecgedge.errors import EcgEdgeError
 from ecgedge.models.architectures import SpectrogramClassifier
 from ecgedge.models.checkpoint import model_from_spec
 from ecgedge.models.graph import ExportGraph
 from ecgedge.preprocess.rhythm import REGULAR_RHYTHM
-from ecgedge.train import runs
 
 
 @dataclass
@@ -67,10 +67,8 @@ def load_source(run_dir: Path) -> ExportSource:
     run_dir = Path(run_dir).expanduser().resolve()
     if not run_dir.is_dir():
         raise EcgEdgeError(f"{run_dir} is not a run directory (made by `ecgedge train`).")
-    meta = runs.read_json(run_dir / runs.CONFIG)
-    best = run_dir / runs.CHECKPOINTS / runs.BEST
-    if not best.is_file():
-        raise EcgEdgeError(f"{best} not found: training of {run_dir} has not finished an epoch.")
+    meta = run_dirs.read_config(run_dir)
+    best = run_dirs.best_checkpoint(run_dir, must_exist=True)
     try:
         ckpt = torch.load(best, map_location="cpu", weights_only=False)
         spec = ckpt["model_spec"]
@@ -85,7 +83,7 @@ def load_source(run_dir: Path) -> ExportSource:
     model.eval()
     preprocess = ckpt.get("preprocess") or meta.get("preprocess")
     if not preprocess:
-        raise EcgEdgeError(f"{best} and {run_dir / runs.CONFIG} hold no preprocessing config; cannot export.")
+        raise EcgEdgeError(f"{best} and {run_dir / run_dirs.CONFIG} hold no preprocessing config; cannot export.")
     size = preprocess["spectrogram"]["image_size"]
     return ExportSource(
         run_dir=run_dir,

@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ecgedge import run_dirs
 from ecgedge.errors import EcgEdgeError
-
-MODEL_SUFFIXES = (".onnx", ".tflite")
 
 
 @dataclass
@@ -44,14 +43,14 @@ def model_path(run_path: Path, config: dict | None) -> Path:
         return run_path
     if config and isinstance(config.get("model"), str):
         return Path(config["model"])
-    return run_path / "checkpoints" / "best.pt"
+    return run_dirs.best_checkpoint(run_path)
 
 
 def model_facts(run_path: Path, config: dict | None, metrics: dict) -> ModelFacts:
     path = model_path(run_path, config)
     if not path.is_file():  # metrics kept without their model (e.g. copied results): accuracy only
         return ModelFacts(None, None, metrics.get("precision"), metrics.get("quantization"), metrics.get("size_bytes"), None, None)
-    if path.suffix.lower() in MODEL_SUFFIXES:
+    if run_dirs.is_model_file(path):
         cx = metrics.get("complexity") or {}
         if not cx:
             from ecgedge.firmware_host.runtime import load_runtime

@@ -1,12 +1,14 @@
-"""HTML and Markdown reports for one run, or several models compared against the first.
+"""Reports of one run, or of several models compared against the first: Markdown with PNGs.
 
-An entry is a run directory (``metrics.json``), a scored export directory (as ``ecgedge pipeline``
-writes), or an exported ``.onnx`` / ``.tflite`` file scored by ``ecgedge evaluate FILE`` (its
-``FILE.metrics.json``). With several entries the report compares accuracy and, per model, what it
-costs on a gateway (size, parameters, MACs, optional latency; :mod:`ecgedge.report.efficiency`),
-with a plot, and writes the comparison as ``report.json`` too.
+An entry is a run directory (``metrics.json``) or an exported ``.onnx`` / ``.tflite`` file scored
+by ``ecgedge evaluate FILE`` (its ``FILE.metrics.json``). With several entries the report compares
+accuracy and, per model, what it costs on a gateway (size, parameters, MACs, optional latency;
+:mod:`ecgedge.report.efficiency`), with a plot, and writes the comparison as ``report.json`` too.
+Models are named by what they are (:mod:`ecgedge.report.labels`), not by their file names.
 
-Both documents are rendered from the same list of blocks, so they cannot drift apart.
+``report.md`` and its PNGs are what a repository keeps (reviewable in git, rendered by its web
+view); ``html=True`` also writes ``report.html``, one self-contained page with the images inlined,
+for a browser. Both are rendered from the same list of blocks, so they cannot drift apart.
 """
 
 import base64
@@ -16,11 +18,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecgedge import jsonio
+from ecgedge import jsonio, run_dirs
+from ecgedge.atomic import atomic_path
 from ecgedge.errors import EcgEdgeError
-from ecgedge.validate.scoring import metrics_sidecar, predictions_sidecar
 from ecgedge.machine import machine_info
-from ecgedge.report.efficiency import MODEL_SUFFIXES, agreement_with_first, comparison_rows, headline, measure, model_facts
+from ecgedge.report.efficiency import agreement_with_first, comparison_rows, headline, measure, model_facts
+from ecgedge.report.labels import entry_name, report_labels
 from ecgedge.report.plots import confusion_png, curves_png, tradeoff_png
 
 #: Top-level keys of an ``aami_metrics`` dict; anything else in metrics.json is an extra.
@@ -47,10 +50,7 @@ class Run:
     @property
     def predictions(self) -> Path:
         """The per-beat predictions behind ``metrics`` (may be missing: older scores)."""
-        set_name = self.metrics.get("set", "DS2")
-        if self.path.suffix.lower() in MODEL_SUFFIXES:
-            return predictions_sidecar(self.path, set_name)
-        return self.path / f"predictions_{set_name}.npz"
+        return run_dirs.predictions_path(self.path, self.metrics.get("set", "DS2"))
 
 
 def _read_json(path: Path):
@@ -60,31 +60,33 @@ def _read_json(path: Path):
         raise EcgEdgeError(f"cannot read {path}: {e}") from e
 
 
-def load_run(run_dir: Path) -> Run:
+def load_run(run_dir: Path, label: str | None = None) -> Run:
     """Read a run directory (only metrics.json is required) or a scored model file."""
     run_dir = Path(run_dir)
-    if run_dir.suffix.lower() in MODEL_SUFFIXES:
+    if run_dirs.is_model_file(run_dir):
         if not run_dir.is_file():
             raise EcgEdgeError(f"{run_dir} not found.")
-        return _load_model_file(run_dir)
-    metrics = _read_metrics(run_dir / "metrics.json", run_dir)
-    config = _read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
+        from ecgedge.model_files import verify_model_file
+
+        verify_model_file(run_dir)  # a file whose bytes changed since export is not reported on
+        metrics = _read_metrics(run_dirs.metrics_path(run_dir), run_dir)
+        return Run(run_dir, label or run_dir.name, {"name": run_dir.name, "model": str(run_dir)}, metrics, None)
+    metrics = _read_metrics(run_dirs.metrics_path(run_dir), run_dir)
+    config_path, history_path = run_dir / run_dirs.CONFIG, run_dir / run_dirs.HISTORY
+    config = _read_json(config_path) if config_path.is_file() else None
     if config is not None and not isinstance(config, dict):
-        raise EcgEdgeError(f"{run_dir / 'config.json'} must hold a JSON object")
-    history = _read_json(run_dir / "history.json") if (run_dir / "history.json").is_file() else None
+        raise EcgEdgeError(f"{config_path} must hold a JSON object")
+    history = _read_json(history_path) if history_path.is_file() else None
     if history is not None and not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
-        raise EcgEdgeError(f"{run_dir / 'history.json'} must hold a list of per-epoch objects")
-    name = config.get("name") if config else None
-    label = str(name) if name not in (None, "") else run_dir.resolve().name
-    return Run(run_dir, label, config, metrics, history or None)
+        raise EcgEdgeError(f"{history_path} must hold a list of per-epoch objects")
+    return Run(run_dir, label or entry_name(run_dir, config), config, metrics, history or None)
 
 
-def _load_model_file(path: Path) -> Run:
-    from ecgedge.model_files import verify_model_file
-
-    verify_model_file(path)  # a file whose bytes changed since export is not reported on
-    metrics = _read_metrics(metrics_sidecar(path), path)
-    return Run(path, path.name, {"name": path.name, "model": str(path)}, metrics, None)
+def load_runs(entries: list[Path]) -> list[Run]:
+    """Read every entry and name each model by what it is (unique within the report)."""
+    runs = [load_run(Path(e)) for e in entries]
+    labels = report_labels([(r.path, r.config if not run_dirs.is_model_file(r.path) else None, r.metrics) for r in runs])
+    return [Run(r.path, label, r.config, r.metrics, r.history) for r, label in zip(runs, labels)]
 
 
 def _read_metrics(metrics_path: Path, scored: Path) -> dict:
@@ -213,7 +215,7 @@ def _run_section(run: Run, prefix: str) -> list[Block]:
     classes = m["classes"]
     blocks: list[Block] = [
         Heading(run.label),
-        Para(f"Run directory: {run.path}"),
+        Para(f"{'Model file' if run_dirs.is_model_file(run.path) else 'Run directory'}: {run.path}"),
         Table(["n"] + [name for name, _ in SUMMARY], [[_f(m["n"])] + [_f(headline(m)[k]) for _, k in SUMMARY]]),
         Table(
             ["class", "Se", "PPV", "FPR", "F1", "support"],
@@ -289,7 +291,8 @@ def _markdown(blocks: list[Block], title: str, out_dir: Path) -> str:
                 lines = [header, ["---"] * len(header), *rows]
                 out.append("\n".join("| " + " | ".join(map(_md_cell, r)) + " |" for r in lines))
             case Image(file, png, alt):
-                (out_dir / file).write_bytes(png)
+                with atomic_path(out_dir / file) as tmp:
+                    tmp.write_bytes(png)
                 out.append(f"![{_md_cell(alt)}]({file})")
             case Code(summary, text):
                 # A fence longer than any backtick run inside keeps the block closed.
@@ -298,16 +301,25 @@ def _markdown(blocks: list[Block], title: str, out_dir: Path) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def write_report(run_dirs: list[Path], out_dir: Path, *, latency: bool = False, threads: int = 1, calls: int = 300) -> tuple[Path, Path]:
-    """Write ``report.html`` (self-contained) and ``report.md`` (+ PNGs) into ``out_dir``.
+def report_title(runs: list[Run]) -> str:
+    """The baseline's name, how many models, on which set: short enough to read at a glance."""
+    base = runs[0]
+    name = entry_name(base.path, base.config if not run_dirs.is_model_file(base.path) else None)
+    on = f" on {base.metrics['set']}" if base.metrics.get("set") else ""
+    return f"{name}{on}" if len(runs) == 1 else f"{name}: {len(runs)} models{on}"
+
+
+def write_report(entries: list[Path], out_dir: Path, *, latency: bool = False, threads: int = 1, calls: int = 300, html: bool = False) -> Path:
+    """Write ``report.md`` (+ its PNGs) into ``out_dir``; returns its path.
 
     With several entries, a comparison comes first (deltas against the first entry), then size,
     cost and (``latency=True``) per-beat latency of each model, measured in one session; the
-    comparison is also written as ``report.json``. Returns ``(html_path, md_path)``.
+    comparison is also written as ``report.json``. ``html=True`` also writes the self-contained
+    ``report.html``.
     """
-    if not run_dirs:
+    if not entries:
         raise EcgEdgeError("no run directories given: name at least one")
-    runs = [load_run(Path(d)) for d in run_dirs]
+    runs = load_runs(list(entries))
     blocks: list[Block] = _comparison(runs) if len(runs) > 1 else []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -326,8 +338,14 @@ def write_report(run_dirs: list[Path], out_dir: Path, *, latency: bool = False, 
         jsonio.write_json(out_dir / "report.json", summary)
     for i, run in enumerate(runs, 1):
         blocks += _run_section(run, f"run{i}")
-    title = f"ecgedge report: {runs[0].label}" + (f" and {len(runs) - 1} compressed or exported models" if len(runs) > 1 else "")
-    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    html_path.write_text(_html(blocks, title), encoding="utf-8")
-    md_path.write_text(_markdown(blocks, title, out_dir), encoding="utf-8")
-    return html_path, md_path
+    title = report_title(runs)
+    md_path = out_dir / "report.md"
+    _write_text(md_path, _markdown(blocks, title, out_dir))
+    if html:
+        _write_text(out_dir / "report.html", _html(blocks, title))
+    return md_path
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
