@@ -1,5 +1,5 @@
-"""Run reports: a self-contained HTML page and a Markdown file with PNGs, for one or more runs."""
+"""Run reports: Markdown with PNGs (and optionally one self-contained HTML page), for one or more models."""
 
-from ecgedge.report.html import load_run, write_report
+from ecgedge.report.document import load_run, write_report
 
 __all__ = ["load_run", "write_report"]
