@@ -1,8 +1,8 @@
 """What lies where in the directories the toolkit writes, and how it is read and written.
 
 Every stage that writes or reads a run directory, an export directory, the scores of a model or a
-pipeline directory takes the names from here. Numpy and torch are not imported here, so every
-stage (the gateway package included) can use it.
+pipeline directory takes the names from here. It imports no other stage and nothing heavy (numpy
+only inside :func:`write_scores`), so every stage, the gateway package included, can use it.
 
 A run directory (``ecgedge train``; ``ecgedge compress`` writes the same layout)::
 
@@ -231,10 +231,11 @@ class PipelineDirs:
     compressed: Path | None
 
     @classmethod
-    def of(cls, root: Path, preset: str, arch: str, split: str, prune: float | None = None, qat: bool = False, compress: bool = True) -> "PipelineDirs":
+    def of(cls, root: Path, preset: str, arch: str, split: str, compression: dict | None = None) -> "PipelineDirs":
+        """``compression``: ``{"prune": share or None, "qat": bool}`` of the compress step (None: no step)."""
         root = Path(root)
         run = root / f"{preset}-{arch}-{split}"
-        compressed = root / compressed_name(run.name, prune, qat) if compress else None
+        compressed = root / compressed_name(run.name, compression["prune"], compression["qat"]) if compression else None
         return cls(root, run, compressed)
 
     def exports(self, run_dir: Path) -> Path:

@@ -84,7 +84,7 @@ class PipelineConfig:
 
     def dirs(self, out_dir: Path) -> PipelineDirs:
         c = self.compress
-        return PipelineDirs.of(out_dir, self.train.name, self.train.arch, self.train.split, c.prune if c else None, bool(c and c.qat), c is not None)
+        return PipelineDirs.of(out_dir, self.train.name, self.train.arch, self.train.split, {"prune": c.prune, "qat": c.qat} if c else None)
 
     def check(self) -> PipelineConfig:
         """What can be judged without torch or data; the job checks the rest before it writes anything."""

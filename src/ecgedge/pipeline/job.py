@@ -112,7 +112,9 @@ def run_pipeline(
     if several:
         import json
 
-        result.rows = json.loads((dirs.report / "report.json").read_text(encoding="utf-8"))["models"]
+        from ecgedge.report.document import COMPARISON
+
+        result.rows = json.loads((dirs.report / COMPARISON).read_text(encoding="utf-8"))["models"]
     return result
 
 

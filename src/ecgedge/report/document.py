@@ -37,6 +37,7 @@ SUMMARY = (
 )  # fmt: skip
 COMPARED = SUMMARY
 DASH = "—"
+MARKDOWN, PAGE, COMPARISON = "report.md", "report.html", "report.json"  # what write_report writes
 
 
 @dataclass(frozen=True)
@@ -335,14 +336,14 @@ def write_report(entries: list[Path], out_dir: Path, *, latency: bool = False, t
         rows = comparison_rows([(r.label, r.metrics) for r in runs], facts, agreement_with_first([r.predictions for r in runs]))
         blocks += _efficiency(rows, note)
         summary = {"baseline": runs[0].label, "latency_note": note, "machine": machine_info(), "models": rows}
-        jsonio.write_json(out_dir / "report.json", summary)
+        jsonio.write_json(out_dir / COMPARISON, summary)
     for i, run in enumerate(runs, 1):
         blocks += _run_section(run, f"run{i}")
     title = report_title(runs)
-    md_path = out_dir / "report.md"
+    md_path = out_dir / MARKDOWN
     _write_text(md_path, _markdown(blocks, title, out_dir))
     if html:
-        _write_text(out_dir / "report.html", _html(blocks, title))
+        _write_text(out_dir / PAGE, _html(blocks, title))
     return md_path
 
 
