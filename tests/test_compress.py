@@ -302,7 +302,7 @@ def test_finetune_selected_for_agreement_keeps_the_epoch_most_like_the_source(ti
     from ecgedge.train.validate import evaluate_val
 
     run_dir, ds, split = tiny_run
-    model = model_from_checkpoint(torch.load(run_dir / runs.CHECKPOINTS / runs.BEST, weights_only=False))
+    model = model_from_checkpoint(torch.load(run_dir / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False))
     data, cpu = BeatTensors(ds), torch.device("cpu")
     reference = predict_logits(model, data, split.val, 256, cpu).argmax(1)
     reference[: len(reference) // 3] = 4  # a reference the start does not fully agree with

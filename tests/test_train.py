@@ -87,8 +87,8 @@ def test_resume_continues_exactly(tiny, tmp_path, monkeypatch, ema_half_life):
     b = torch.load(tmp_path / "resumed" / run_dirs.CHECKPOINTS / run_dirs.LAST, weights_only=False)["model"]
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
-    best_full = torch.load(tmp_path / "full" / runs.CHECKPOINTS / runs.BEST, weights_only=False)["model"]
-    best_resumed = torch.load(tmp_path / "resumed" / runs.CHECKPOINTS / runs.BEST, weights_only=False)["model"]
+    best_full = torch.load(tmp_path / "full" / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False)["model"]
+    best_resumed = torch.load(tmp_path / "resumed" / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False)["model"]
     for k in best_full:  # the weight average (when on) is carried across the interruption too
         assert torch.allclose(best_full[k].float(), best_resumed[k].float(), atol=1e-5), k
 
@@ -97,8 +97,8 @@ def test_weight_average_is_what_is_validated_and_kept(tiny, tmp_path):
     ds, split = tiny
     torch.set_num_threads(2)
     result = fit(_config(epochs=1, ema_half_life=0.25), ds, split, split.train, tmp_path / "run")
-    best = torch.load(tmp_path / "run" / runs.CHECKPOINTS / runs.BEST, weights_only=False)
-    last = torch.load(tmp_path / "run" / runs.CHECKPOINTS / runs.LAST, weights_only=False)
+    best = torch.load(tmp_path / "run" / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False)
+    last = torch.load(tmp_path / "run" / run_dirs.CHECKPOINTS / run_dirs.LAST, weights_only=False)
     averaged = {k.removeprefix("module."): v for k, v in last["weight_average"].items() if k.startswith("module.")}
     assert averaged.keys() == best["model"].keys()
     assert all(torch.equal(averaged[k], best["model"][k]) for k in averaged)
