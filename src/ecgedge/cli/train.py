@@ -168,7 +168,7 @@ def pipeline(
     output: Path = typer.Option(Path("runs/pipeline"), "-o", "--output", help="Directory for this pipeline's runs and report."),
     compress: bool = typer.Option(None, "--compress/--no-compress", help="Also prune channels + fine-tune quantisation-aware (a second run). Default: on."),
     prune: float = typer.Option(None, "--prune", help="Share of channels the compress step removes (default 0.5)."),
-    compress_epochs: int = typer.Option(None, "--compress-epochs", help="Fine-tuning epochs per compress step (pruning, QAT; default 1)."),
+    compress_epochs: int = typer.Option(None, "--compress-epochs", help="Fine-tuning epochs per compress step (pruning, QAT; default 3)."),
     export: bool = typer.Option(None, "--export/--no-export", help="Also export int8 ONNX + TFLite and re-score them on the test set. Default: on."),
     html: bool = typer.Option(None, "--html/--no-html", help="Also write the self-contained report.html. Default: off."),
 ) -> None:

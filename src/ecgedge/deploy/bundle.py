@@ -38,6 +38,7 @@ from ecgedge.errors import EcgEdgeError
 from ecgedge.firmware_host.bundle_format import GOLDEN, MANIFEST, MODELS_DIR, SCHEMA, SIGNATURE
 from ecgedge.firmware_host.runtime import load_runtime
 from ecgedge.model_files import sidecar_path, verify_model_file
+from ecgedge.run_dirs import metrics_path
 
 EXPORT_MANIFEST = "export.json"  # what ecgedge.export writes (ecgedge.export.MANIFEST)
 #: the model metadata fields every file of one bundle must share
@@ -90,7 +91,7 @@ def _runtime_version(backend: str) -> str | None:
 
 
 def _host_metrics(model: Path) -> dict | None:
-    path = Path(f"{model}.metrics.json")  # ecgedge.validate.scoring.metrics_sidecar
+    path = metrics_path(Path(model))
     if not path.is_file():
         return None
     try:

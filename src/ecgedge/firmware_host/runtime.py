@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgedge.errors import EcgEdgeError
+from ecgedge.run_dirs import best_checkpoint
 from ecgedge.firmware_host.metadata import read_onnx_metadata_props, read_tflite_metadata
 from ecgedge.model_runner import DEFAULT_CLASSES, Runtime, first_line as _first_line, interpreter_class
 
@@ -171,7 +172,7 @@ def load_runtime(path: str | os.PathLike, num_threads: int | None = None) -> Run
     """Load an exported model (``.onnx``, ``.tflite``), a ``.pt`` checkpoint or a run directory."""
     path = Path(path)
     if path.is_dir():
-        best = path / "checkpoints" / "best.pt"
+        best = best_checkpoint(path)
         if not best.is_file():
             raise EcgEdgeError(f"{path} is a directory without checkpoints/best.pt; pass a model file or a finished run.")
         path = best

@@ -48,7 +48,9 @@ class CompressOptions:
 
     prune: float | None = 0.5  # share of channels removed, in (0, 1); None: no pruning
     qat: bool = True
-    epochs: int = 1  # fine-tuning epochs per step
+    # fine-tuning epochs per step: 3 kept the compressed copy closer to its source on the DS1
+    # validation beats than 1 (agreement 97.50 % vs 96.83 %, seed 0; docs/results.md)
+    epochs: int = 3
 
 
 @dataclass(frozen=True)

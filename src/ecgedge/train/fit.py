@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ecgedge.data.aami import AAMI_CLASSES
 from ecgedge.data.dataset import BeatDataset
 from ecgedge.data.splits import Split
-from ecgedge.train import runs
+from ecgedge import run_dirs as runs
 from ecgedge.train.batches import BeatTensors, iterate
 from ecgedge.train.config import TrainConfig
 from ecgedge.models.architectures import create_model
