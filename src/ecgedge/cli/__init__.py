@@ -6,6 +6,7 @@ from ecgedge import __version__
 from ecgedge.cli import compress as compress_cmds
 from ecgedge.cli import ec57 as ec57_cmds
 from ecgedge.cli import export as export_cmds
+from ecgedge.cli import target as target_cmds
 from ecgedge.cli import train as train_cmds
 from ecgedge.cli.data import data_app
 
@@ -17,6 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(target_cmds.target_app, name="target")
 app.command()(train_cmds.train)
 app.command()(train_cmds.evaluate)
 app.command()(train_cmds.report)
@@ -24,6 +26,7 @@ app.command()(train_cmds.pipeline)
 app.command()(export_cmds.export)
 app.command()(compress_cmds.compress)
 app.command()(ec57_cmds.ec57)
+app.command()(target_cmds.validate)
 
 
 def _version(value: bool) -> None:

@@ -49,17 +49,14 @@ def set_indices(split_name: str, set_name: str, records, labels, seed: int):
     return split, {"test": split.test, "val": split.val, "train": split.train}[role]
 
 
-def predict_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progress=None, runtime=None) -> SetPredictions:
-    """Run an exported model over one set of the split its source run was trained with."""
-    from ecgedge.data.run_data import load_beats
-    from ecgedge.firmware_host.runtime import load_runtime
-    from ecgedge.model_files import verify_model_file
+def model_set(path: Path, md: dict, set_name: str = "DS2", data_dir: Path | None = None):
+    """(prepared dataset, split, indices of ``set_name``) of the data an exported model was made from.
 
-    path = Path(path)
-    if runtime is None:
-        verify_model_file(path)  # refuse a file whose bytes changed since export
-    rt = runtime or load_runtime(path)
-    md = rt.metadata
+    Rebuilt from the model's metadata (preprocessing, records, split): the beats are prepared
+    exactly as for training, and the split must be the one the model was trained with.
+    """
+    from ecgedge.data.run_data import load_beats
+
     if not md.get("preprocess") or not md.get("split"):
         raise EcgEdgeError(f"{path} carries no ecgedge metadata (preprocessing, split); export it with `ecgedge export`.")
     ds = md.get("dataset") or {}
@@ -70,7 +67,21 @@ def predict_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None 
     split_md = md["split"]
     split, idx = set_indices(split_md["name"], set_name, dataset.records, dataset.labels, int(split_md.get("seed", 0)))
     if split_md.get("val_records") and list(split.val_records) != list(split_md["val_records"]):
-        raise EcgEdgeError(f"the split rebuilt from {data_dir} differs from the one {path.name} was trained with.")
+        raise EcgEdgeError(f"the split rebuilt from {data_dir} differs from the one {Path(path).name} was trained with.")
+    return dataset, split, idx
+
+
+def predict_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progress=None, runtime=None) -> SetPredictions:
+    """Run an exported model over one set of the split its source run was trained with."""
+    from ecgedge.firmware_host.runtime import load_runtime
+    from ecgedge.model_files import verify_model_file
+
+    path = Path(path)
+    if runtime is None:
+        verify_model_file(path)  # refuse a file whose bytes changed since export
+    rt = runtime or load_runtime(path)
+    md = rt.metadata
+    dataset, split, idx = model_set(path, md, set_name, data_dir)
     chunk = 2048
     task = progress.add_task(f"predict {path.name}", total=len(idx)) if progress else None
     parts = []
@@ -163,24 +174,27 @@ def evaluate_with_predictions(path: Path, set_name: str = "DS2", data_dir: Path 
     metrics = aami_metrics(pred.labels, pred.preds)
     md = pred.metadata
     ref_preds, ref_logits, ref = _reference_with_data_dir(pred, data_dir, progress)
-    metrics.update(
-        {
-            "split": pred.split,
-            "set": set_name,
-            "model": str(path),
-            "format": md.get("format", path.suffix.lstrip(".")),
-            "precision": md.get("precision"),
-            "quantization": (md.get("export") or {}).get("quantization"),
-            "size_bytes": path.stat().st_size,
-            "complexity": md.get("complexity"),
-            "source_checkpoint_sha256": (md.get("source") or {}).get("checkpoint_sha256"),
-            "agreement": agreement(pred.preds, ref_preds) if ref_preds is not None else None,
-            "agreement_reference": ref,
-        }
-    )
+    metrics.update(model_file_fields(path, md, pred.split, set_name))
+    metrics.update({"agreement": agreement(pred.preds, ref_preds) if ref_preds is not None else None, "agreement_reference": ref})
     if ref_logits is not None:
         metrics["max_abs_logit_diff"] = float(np.abs(pred.logits - ref_logits).max())
     return metrics, pred
+
+
+def model_file_fields(path: Path, md: dict, split: str, set_name: str) -> dict:
+    """What an exported file's metrics say about the file and the set, beside the AAMI figures."""
+    path = Path(path)
+    return {
+        "split": split,
+        "set": set_name,
+        "model": str(path),
+        "format": md.get("format", path.suffix.lstrip(".")),
+        "precision": md.get("precision"),
+        "quantization": (md.get("export") or {}).get("quantization"),
+        "size_bytes": path.stat().st_size,
+        "complexity": md.get("complexity"),
+        "source_checkpoint_sha256": (md.get("source") or {}).get("checkpoint_sha256"),
+    }
 
 
 def _reference_with_data_dir(pred: SetPredictions, data_dir, progress):
