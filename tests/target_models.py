@@ -8,6 +8,7 @@ scored on DS2 records 100 and 213 (N, S, V and F beats). About a minute on one c
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 RECORDS = ("100", "106", "119", "213")
 ARCH = "test_target_tiny_resnet"
@@ -48,3 +49,10 @@ def tiny_beats(mitdb_dir: Path, n: int = 200):
     ds = prepare_dataset(mitdb_dir, get_preset(train_preset("quick").data_preset), RECORDS)
     idx = np.linspace(0, len(ds) - 1, n).astype(np.int64)
     return np.asarray(ds.images[idx]), np.asarray(ds.rr[idx], np.float32), ds.labels[idx].astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def tiny_int8(mitdb_dir, tmp_path_factory):
+    """The tiny model's int8 files (a module fixture: import it into a test module to use it)."""
+    pytest.importorskip("litert_torch")
+    return export_tiny_int8(mitdb_dir, tmp_path_factory.mktemp("tiny-int8"))

@@ -17,16 +17,9 @@ import pytest
 
 from conftest import run_cli
 from ecgedge.errors import EcgEdgeError
+from target_models import tiny_int8  # noqa: F401  (a fixture)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-@pytest.fixture(scope="module")
-def tiny_int8(mitdb_dir, tmp_path_factory):
-    pytest.importorskip("litert_torch")
-    from target_models import export_tiny_int8
-
-    return export_tiny_int8(mitdb_dir, tmp_path_factory.mktemp("tiny-int8"))
 
 
 @pytest.fixture(scope="module")

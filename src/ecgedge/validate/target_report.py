@@ -96,13 +96,14 @@ def markdown(result: dict) -> str:
     row("accuracy (5 classes)", [f"{h['accuracy']:.4f}" for h in heads])
     row("peak memory (MB)", [f"{e['check']['peak_rss_bytes'] / MB:.0f}" for e in entries])
     row("model load (s)", [f"{e['check']['load_s']:.2f}" for e in entries])
-    row("inference (ms / beat)", [f"{e['check']['ms_per_beat']:.2f}" for e in entries])
+    host_ms = entries[0]["check"]["ms_per_beat"]
+    row("inference (ms / beat)", [f"{e['check']['ms_per_beat']:.2f}" + (f" ({e['check']['ms_per_beat'] / host_ms:.0f}x)" if i and host_ms else "") for i, e in enumerate(entries)])
     row("whole run on the target (s)", [f"{e['wall_s']:.1f}" for e in entries])
     lines += [
         "",
-        "Emulated targets check behaviour, not a Pi's speed: qemu-user runs 15-80x slower than the host, and their peak "
-        "memory includes qemu's translated-code cache (an upper bound of a Pi's). AAMI figures come from each target's own "
-        "predictions"
+        "Emulated targets check behaviour, not a Pi's speed: qemu-user translates every instruction (the factor beside "
+        "the time is against the host), and their peak memory includes qemu's translated-code cache (an upper bound of a "
+        "Pi's). AAMI figures come from each target's own predictions"
         + (" on a class-balanced subset, not comparable with full-set figures." if result["subset"] else "."),
     ]
     fit = result.get("profile")

@@ -197,6 +197,8 @@ def write_cpuinfo(root: Path, cpu: str) -> None:
     """``/proc/cpuinfo`` of the emulated CPU in the (unmounted) ``proc`` of ``root``."""
     path = root / "proc" / "cpuinfo"
     path.parent.mkdir(exist_ok=True)
+    if os.path.ismount(path.parent):  # the host's /proc would show an x86 cpuinfo: see the module docstring
+        raise EcgEdgeError(f"{path.parent} is mounted; the emulated target needs it unmounted: umount {path.parent}")
     path.write_text(CPUS[check_cpu(cpu)].cpuinfo(N_CPUS))
 
 
