@@ -54,12 +54,12 @@ from ecgedge.firmware_host import load_runtime
 rt = load_runtime({model!r})
 images = np.arange(3 * 32 * 32, dtype=np.int64).reshape(3, 32, 32) % 256
 logits = rt.predict(images.astype(np.uint8))
-from ecgedge.firmware_host.check import main as check
+from ecgedge.firmware_host.check import run_check
 
 np.savez({inputs!r}, images=images.astype(np.uint8))
-status = check([{model!r}, "--inputs", {inputs!r}, "-o", {outputs!r}])
+run_check({model!r}, {inputs!r}, {outputs!r})
 leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
-checked = np.load({outputs!r})["logits"].tolist() if status == 0 else None
+checked = np.load({outputs!r})["logits"].tolist()
 print(json.dumps({{"modules": names, "shape": list(logits.shape), "logits": logits.tolist(), "classes": list(rt.classes), "leaked": leaked, "checked": checked}}))
 """
 

@@ -57,6 +57,16 @@ def test_check_script_writes_the_runtimes_logits_and_its_measurements(tiny_int8,
         assert report["inference_s"] > 0 and report["emulated_cpu"] is None
 
 
+def test_check_script_measures_its_own_memory_not_its_launchers(tiny_int8, tiny_beats, tmp_path):
+    """Linux starts a process's peak-memory counter at its launcher's size: the check measures in a fresh worker."""
+    images, rr, _ = tiny_beats
+    np.savez(tmp_path / "in.npz", images=images[:8], rr=rr[:8])
+    ballast = np.ones(1 << 30, np.uint8)  # 1 GiB resident in this process, the launcher
+    res = _check(tiny_int8["onnx"], "--inputs", tmp_path / "in.npz", "-o", tmp_path / "o.npz")
+    assert res.returncode == 0 and ballast.all(), res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_bytes"] < 700 * 2**20  # a bare Python + numpy + runtime: ~150 MB
+
+
 def test_check_script_refuses_bad_inputs_in_one_line(tiny_int8, tmp_path):
     model = tiny_int8["onnx"]
     np.savez(tmp_path / "float.npz", images=np.zeros((3, 32, 32), np.float32))

@@ -39,18 +39,21 @@ class Tolerance:
     why: str
 
 
-# Largest |logit(target) - logit(host)| accepted per (format, precision), from measurement (see
-# docs/results/targets/): ResNet-18 exports of the main job on DS2 beats under qemu
-# cortex-a53 / a72 / a76 against an x86-64 host (AVX-512 VNNI).
+# Largest |logit(target) - logit(host)| accepted per (format, precision), from measurement
+# (docs/results/targets/): the main job's ResNet-18 exports, 500 DS2 beats, qemu cortex-a53 /
+# a72 / a76 against an x86-64 host with AVX-512 VNNI.
+# * TFLite int8 (XNNPACK): identical on every CPU, also on an emulated AVX2 x86 (Haswell).
+# * ONNX int8 with 7-bit weights (QAT export): identical everywhere too. With full 8-bit weights
+#   (post-training, nncf): ARM differs from the VNNI host by at most 0.059 on 139 of 500 beats,
+#   one class flipped at a near tie (host top-2 margin 0.017). An AVX2 host without VNNI differs
+#   by 0.43, 6 classes flipped: its u8 x s8 kernels saturate 16-bit sums. The tolerance admits
+#   the first and refuses the second.
+# * Float: max 1.0e-5 (ONNX) and 4.3e-6 (TFLite) on cortex-a72: summation order and vector width.
 TOLERANCES = {
-    ("tflite", "int8"): Tolerance(0.0, "bit-identical: full-integer kernels have one exact result (measured: identical on A53, A72, A76)"),
-    ("onnx", "int8"): Tolerance(
-        0.1,
-        "one output quantisation step of the main job's int8 ONNX (0.074): ARM and x86 int8 kernels round requantisation differently "
-        "(measured max 0.074)",
-    ),
-    ("onnx", "fp32"): Tolerance(1e-4, "float kernels sum in another order with other vector widths (measured max 1e-5)"),
-    ("tflite", "fp32"): Tolerance(1e-4, "as ONNX fp32 (XNNPACK on both)"),
+    ("tflite", "int8"): Tolerance(0.0, "identical: measured identical on A53, A72, A76 and an AVX2 x86"),
+    ("onnx", "int8"): Tolerance(0.1, "ARM and x86-VNNI int8 kernels round a few activations differently (measured max 0.059)"),
+    ("onnx", "fp32"): Tolerance(1e-4, "float sums in another order and vector width (measured max 1.0e-5)"),
+    ("tflite", "fp32"): Tolerance(1e-4, "float sums in another order and vector width (measured max 4.3e-6)"),
 }
 
 
@@ -168,6 +171,7 @@ def compare(reference: TargetRun, run: TargetRun, tol: Tolerance) -> dict:
     diff = np.abs(run.logits.astype(np.float64) - reference.logits.astype(np.float64))
     flips = np.flatnonzero(run.classes != reference.classes)
     max_diff = float(diff.max()) if diff.size else 0.0
+    top2 = np.sort(reference.logits[flips], axis=1)[:, -2:] if len(flips) else np.zeros((0, 2))
     return {
         "reference": reference.target["target"],
         "max_abs_logit_diff": max_diff,
@@ -176,6 +180,8 @@ def compare(reference: TargetRun, run: TargetRun, tol: Tolerance) -> dict:
         "beats_with_any_difference": int((diff > 0).any(axis=1).sum()),
         "classes_equal": int(len(run.classes) - len(flips)),
         "class_differences": [int(i) for i in flips[:20]],  # positions in the checked beats
+        # how close the host's own top two classes were there: a flip at a near tie is numerics, not a broken model
+        "host_top2_margin_at_differences": [round(float(m), 6) for m in (top2[:, 1] - top2[:, 0])[:20]],
         "tolerance": tol.max_abs_logit_diff,
         "tolerance_why": tol.why,
         "passed": bool(max_diff <= tol.max_abs_logit_diff and len(flips) == 0),
@@ -259,6 +265,7 @@ def failures(result: dict) -> list[str]:
             out.append(
                 f"{e['target']}: max |logit - host| {c['max_abs_logit_diff']:.3g} (tolerance {c['tolerance']:.3g}), "
                 f"{result['beats'] - c['classes_equal']} of {result['beats']} beats classified differently"
+                + (f" (host's top-2 margin there: {', '.join(f'{m:.3g}' for m in c['host_top2_margin_at_differences'][:5])})" if c["class_differences"] else "")
             )
     fit = result.get("profile")
     if fit and not fit["fits"]:
