@@ -166,6 +166,23 @@ def test_the_target_cache_lives_where_the_environment_says(monkeypatch, tmp_path
     assert qemu_rootfs.read_state() == {}
 
 
+def test_the_emulated_cpuinfo_is_written_inside_the_tree_only(tmp_path):
+    """A first-stage debootstrap tree has ``proc -> /proc``: the fake cpuinfo must never go through a link."""
+    from ecgedge.deploy.targets.qemu_rootfs import write_cpuinfo
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "proc").symlink_to(outside)
+    with pytest.raises(EcgEdgeError, match="link or a mount point"):
+        write_cpuinfo(root, "cortex-a72")
+    assert list(outside.iterdir()) == []
+    (root / "proc").unlink()
+    write_cpuinfo(root, "cortex-a76")
+    info = (root / "proc" / "cpuinfo").read_text()
+    assert info.count("processor\t:") == 2 and "CPU part\t: 0xd0b" in info and "asimddp" in info
+
+
 def test_chroot_commands_always_set_the_cpu(tmp_path):
     from ecgedge.deploy.targets.qemu_rootfs import chroot_command
 

@@ -251,6 +251,7 @@ def validate_on_targets(
         measured = [e for e in entries if e["target"] != "host"] or entries
         worst = max(measured, key=lambda e: e["check"]["peak_rss_bytes"])
         result["profile"] = memory_fit(prof, worst["check"]["peak_rss_bytes"], worst["target"])
+        result["profile"]["host_peak_mb"] = round(entries[0]["check"]["peak_rss_bytes"] / 2**20, 1)  # native, for context
     result["failures"] = failures(result)
     result["passed"] = not result["failures"]
     return result, runs

@@ -111,7 +111,8 @@ def markdown(result: dict) -> str:
         lines += [
             "",
             f"Device profile `{fit['name']}` ({fit['board']}, {fit['ram_mb']} MB RAM, {fit['budget_mb']} MB for the gateway): "
-            f"peak {fit['peak_mb']:.0f} MB on `{fit['measured_on']}`: " + ("**fits**." if fit["fits"] else "**does not fit**."),
+            f"peak {fit['peak_mb']:.0f} MB on `{fit['measured_on']}` ({fit['host_peak_mb']:.0f} MB natively on the host): "
+            + ("**fits**." if fit["fits"] else "**does not fit**."),
         ]
     if result["failures"]:
         lines += ["", "Failed checks:", ""] + [f"- {f}" for f in result["failures"]]

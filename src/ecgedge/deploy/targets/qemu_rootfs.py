@@ -193,17 +193,27 @@ def chroot_command(root: Path, argv: Sequence[str], cpu: str, extra_env: dict[st
     return cmd, {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "QEMU_CPU": cpu}
 
 
+def _write_inside(root: Path, rel: str, text: str) -> None:
+    """Write ``root/rel``, refusing a link or a mount on the way: a first-stage debootstrap tree has
+    ``proc -> /proc``, and writing through it would write to the host."""
+    path = root
+    for part in Path(rel).parts:
+        path = path / part
+        if path.is_symlink() or os.path.ismount(path):
+            raise EcgEdgeError(f"{path} is a link or a mount point in the emulated target's tree; remove or unmount it: umount {path}")
+        if path != root / rel:
+            path.mkdir(exist_ok=True)
+    path.write_text(text)
+
+
 def write_cpuinfo(root: Path, cpu: str) -> None:
-    """``/proc/cpuinfo`` of the emulated CPU in the (unmounted) ``proc`` of ``root``."""
-    path = root / "proc" / "cpuinfo"
-    path.parent.mkdir(exist_ok=True)
-    if os.path.ismount(path.parent):  # the host's /proc would show an x86 cpuinfo: see the module docstring
-        raise EcgEdgeError(f"{path.parent} is mounted; the emulated target needs it unmounted: umount {path.parent}")
-    path.write_text(CPUS[check_cpu(cpu)].cpuinfo(N_CPUS))
+    """``/proc/cpuinfo`` of the emulated CPU in the (unmounted) ``proc`` of ``root``; see the module docstring."""
+    _write_inside(root, "proc/cpuinfo", CPUS[check_cpu(cpu)].cpuinfo(N_CPUS))
 
 
-def _chroot(root: Path, argv: Sequence[str], cpu: str, what: str, extra_env: dict[str, str] | None = None) -> str:
-    write_cpuinfo(root, cpu)  # debootstrap's second stage mounts its own /proc over it for a while
+def _chroot(root: Path, argv: Sequence[str], cpu: str, what: str, extra_env: dict[str, str] | None = None, cpuinfo: bool = True) -> str:
+    if cpuinfo:
+        write_cpuinfo(root, cpu)
     cmd, env = chroot_command(root, argv, cpu, extra_env)
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=STEP_TIMEOUT_S)
     if res.returncode != 0:
@@ -258,17 +268,15 @@ def _debootstrap(part: Path, cpu: str, log: Log) -> None:
     _interpreter_inside(part)
     log(f"debootstrap second stage (emulated {cpu})")
     try:
-        _chroot(part, ["/debootstrap/debootstrap", "--second-stage"], cpu, "debootstrap --second-stage")
+        _chroot(part, ["/debootstrap/debootstrap", "--second-stage"], cpu, "debootstrap --second-stage", cpuinfo=False)
     finally:
         for point in _mounts_below(part):  # it mounts /proc and /sys itself; a failure leaves them
             subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 def _fake_cpu_lists(root: Path) -> None:
-    cpu_dir = root / "sys" / "devices" / "system" / "cpu"
-    cpu_dir.mkdir(parents=True, exist_ok=True)
     for name in ("possible", "present", "online"):
-        (cpu_dir / name).write_text(FAKE_CPUS)
+        _write_inside(root, f"sys/devices/system/cpu/{name}", FAKE_CPUS)
 
 
 def _host_ca_bundle() -> Path:
