@@ -1,10 +1,12 @@
-"""The gateway package imports and classifies with no torch, torchvision, wfdb, typer, pandas or matplotlib.
+"""The gateway package imports and classifies with none of the host packages (torch, wfdb, typer, rich, ...).
 
 A fresh interpreter gets an import hook (a ``sys.meta_path`` finder) that raises ImportError for
 those packages and their submodules, as on a gateway install where they are absent. (A
 ``sys.modules[name] = None`` entry is not the same: scipy probes for torch itself and breaks on it.)
 It then imports :mod:`ecgedge.firmware_host` and every module in it, and loads and runs a small
-ONNX model built here with :mod:`onnx.helper` through :func:`load_runtime`.
+ONNX model built here with :mod:`onnx.helper` through :func:`load_runtime` and through the
+on-target check script (:mod:`ecgedge.firmware_host.check`). The blocked packages are those that
+``ecgedge[gateway]`` does not install (pyproject.toml).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-BLOCKED = ("torch", "torchvision", "wfdb", "typer", "pandas", "matplotlib")
+BLOCKED = ("torch", "torchvision", "wfdb", "typer", "rich", "click", "pandas", "matplotlib", "soundfile", "requests", "platformdirs", "threadpoolctl")
 
 GATEWAY = r"""
 import importlib, json, pkgutil, sys
@@ -52,8 +54,13 @@ from ecgedge.firmware_host import load_runtime
 rt = load_runtime({model!r})
 images = np.arange(3 * 32 * 32, dtype=np.int64).reshape(3, 32, 32) % 256
 logits = rt.predict(images.astype(np.uint8))
+from ecgedge.firmware_host.check import run_check
+
+np.savez({inputs!r}, images=images.astype(np.uint8))
+run_check({model!r}, {inputs!r}, {outputs!r})
 leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
-print(json.dumps({{"modules": names, "shape": list(logits.shape), "logits": logits.tolist(), "classes": list(rt.classes), "leaked": leaked}}))
+checked = np.load({outputs!r})["logits"].tolist()
+print(json.dumps({{"modules": names, "shape": list(logits.shape), "logits": logits.tolist(), "classes": list(rt.classes), "leaked": leaked, "checked": checked}}))
 """
 
 
@@ -91,7 +98,7 @@ def _tiny_onnx(path: Path) -> np.ndarray:
 def test_firmware_host_imports_and_predicts_without_host_packages(tmp_path):
     model = tmp_path / "tiny.onnx"
     w, b = _tiny_onnx(model)
-    code = GATEWAY.format(blocked=BLOCKED, model=str(model))
+    code = GATEWAY.format(blocked=BLOCKED, model=str(model), inputs=str(tmp_path / "in.npz"), outputs=str(tmp_path / "out.npz"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -102,6 +109,7 @@ def test_firmware_host_imports_and_predicts_without_host_packages(tmp_path):
     images = (np.arange(3 * 32 * 32).reshape(3, 32, 32) % 256).astype(np.float32) / 255
     expected = images.mean(axis=(1, 2))[:, None] * w[None] + b
     np.testing.assert_allclose(out["logits"], expected, rtol=1e-5, atol=1e-5)
+    assert out["checked"] == out["logits"]  # the check script: the same runtime, the same numbers
 
 
 def test_the_blocker_blocks(tmp_path):

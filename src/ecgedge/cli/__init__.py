@@ -7,6 +7,7 @@ from ecgedge.cli import compress as compress_cmds
 from ecgedge.cli import deploy as deploy_cmds
 from ecgedge.cli import ec57 as ec57_cmds
 from ecgedge.cli import export as export_cmds
+from ecgedge.cli import target as target_cmds
 from ecgedge.cli import train as train_cmds
 from ecgedge.cli.data import data_app
 
@@ -18,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(target_cmds.target_app, name="target")
 app.command()(train_cmds.train)
 app.command()(train_cmds.evaluate)
 app.command()(train_cmds.report)
@@ -28,6 +30,7 @@ app.command()(ec57_cmds.ec57)
 app.add_typer(deploy_cmds.keys_app, name="keys")
 app.command()(deploy_cmds.bundle)
 app.command()(deploy_cmds.deploy)
+app.command()(target_cmds.validate)
 
 
 def _version(value: bool) -> None:

@@ -98,17 +98,14 @@ def predict_run(run_dir: Path, set_name: str = "DS2", data_dir: Path | None = No
     return SetPredictions.of(dataset, idx, logits, config.split, set_name, run_dir, {"checkpoint": str(best), "epoch": int(ckpt["epoch"])})
 
 
-def predict_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progress=None, runtime=None) -> SetPredictions:
-    """Run an exported model over one set of the split its source run was trained with."""
-    from ecgedge.data.run_data import load_beats
-    from ecgedge.firmware_host.runtime import load_runtime
-    from ecgedge.model_files import verify_model_file
+def model_set(path: Path, md: dict, set_name: str = "DS2", data_dir: Path | None = None):
+    """(prepared dataset, split, indices of ``set_name``) of the data an exported model was made from.
 
-    path = Path(path)
-    if runtime is None:
-        verify_model_file(path)  # refuse a file whose bytes changed since export
-    rt = runtime or load_runtime(path)
-    md = rt.metadata
+    Rebuilt from the model's metadata (preprocessing, records, split): the beats are prepared
+    exactly as for training, and the split must be the one the model was trained with.
+    """
+    from ecgedge.data.run_data import load_beats
+
     if not md.get("preprocess") or not md.get("split"):
         raise EcgEdgeError(f"{path} carries no ecgedge metadata (preprocessing, split); export it with `ecgedge export`.")
     ds = md.get("dataset") or {}
@@ -120,7 +117,21 @@ def predict_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None 
     dataset = load_beats(md["preprocess"], ds.get("records") or None, ds.get("sources_sha256"), Path(data_dir))
     split, idx = set_indices(split_md["name"], set_name, dataset.records, dataset.labels, int(split_md.get("seed", 0)))
     if split_md.get("val_records") and list(split.val_records) != list(split_md["val_records"]):
-        raise EcgEdgeError(f"the split rebuilt from {data_dir} differs from the one {path.name} was trained with.")
+        raise EcgEdgeError(f"the split rebuilt from {data_dir} differs from the one {Path(path).name} was trained with.")
+    return dataset, split, idx
+
+
+def predict_model_file(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progress=None, runtime=None) -> SetPredictions:
+    """Run an exported model over one set of the split its source run was trained with."""
+    from ecgedge.firmware_host.runtime import load_runtime
+    from ecgedge.model_files import verify_model_file
+
+    path = Path(path)
+    if runtime is None:
+        verify_model_file(path)  # refuse a file whose bytes changed since export
+    rt = runtime or load_runtime(path)
+    md = rt.metadata
+    dataset, split, idx = model_set(path, md, set_name, data_dir)
     chunk = 2048
     task = progress.add_task(f"predict {path.name}", total=len(idx)) if progress else None
     parts = []
@@ -184,6 +195,22 @@ def score(path: Path, set_name: str = "DS2", data_dir: Path | None = None, progr
     return metrics, pred
 
 
+def model_file_fields(path: Path, md: dict, split: str, set_name: str) -> dict:
+    """What an exported file's metrics say about the file and the set, beside the AAMI figures."""
+    path = Path(path)
+    return {
+        "split": split,
+        "set": set_name,
+        "model": str(path),
+        "format": md.get("format", path.suffix.lstrip(".")),
+        "precision": md.get("precision"),
+        "quantization": (md.get("export") or {}).get("quantization"),
+        "size_bytes": path.stat().st_size,
+        "complexity": md.get("complexity"),
+        "source_checkpoint_sha256": (md.get("source") or {}).get("checkpoint_sha256"),
+    }
+
+
 def _model_file_facts(path: Path, pred: SetPredictions, data_dir, progress) -> dict:
     from ecgedge.evaluate import agreement
 
@@ -192,16 +219,8 @@ def _model_file_facts(path: Path, pred: SetPredictions, data_dir, progress) -> d
         md = {**md, "dataset": {**(md.get("dataset") or {}), "data_dir": str(data_dir)}}
     ref_preds, ref_logits, ref = float_reference(replace(pred, metadata=md), progress)
     facts = {
-        "split": pred.split,
-        "set": pred.set_name,
-        "model": str(path),
-        "format": md.get("format", path.suffix.lstrip(".")),
-        "precision": md.get("precision"),
-        "quantization": (md.get("export") or {}).get("quantization"),
-        "size_bytes": path.stat().st_size,
-        "complexity": md.get("complexity"),
+        **model_file_fields(path, md, pred.split, pred.set_name),
         "compression": _source_compression(md, pred.run_dir),
-        "source_checkpoint_sha256": (md.get("source") or {}).get("checkpoint_sha256"),
         "agreement": agreement(pred.preds, ref_preds) if ref_preds is not None else None,
         "agreement_reference": ref,
     }
