@@ -62,6 +62,8 @@ def _validate(model, target, set_name, subset, profile, data_dir, output, as_jso
     from ecgedge.validate.target_report import write_validation
 
     targets = parse_targets(target)
+    for t in targets:
+        t.preflight()
     if profile:
         get_profile(profile)
     if subset is not None and subset < 1:

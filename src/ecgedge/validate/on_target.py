@@ -203,6 +203,7 @@ def validate_on_targets(
     log: Log | None = None,
 ) -> tuple[dict, dict[str, TargetRun]]:
     """(the validation result, each target's run); the host runs first as the reference."""
+    from ecgedge.atomic import sha256_file
     from ecgedge.deploy.targets.host import HostTarget
     from ecgedge.deploy.targets.profiles import get_profile, memory_fit
     from ecgedge.evaluate import aami_metrics
@@ -234,6 +235,7 @@ def validate_on_targets(
             entries.append({**run.target, "prepare_s": prepare_s, "wall_s": run.wall_s, "check": run.check, "metrics": metrics, "comparison": comparison})
     result = {
         "model": str(model),
+        "sha256": sha256_file(model),
         "format": fmt,
         "precision": metadata.get("precision"),
         "size_bytes": model.stat().st_size,

@@ -31,6 +31,9 @@ class Target(ABC):
     #: the interpreter on the target that imports ``ecgedge.firmware_host``
     python: str
 
+    def preflight(self) -> None:
+        """Raise EcgEdgeError now when the target cannot be used (missing tools, no access)."""
+
     def prepare(self, log: Log | None = None) -> dict:
         """Make the target ready to run this checkout's gateway code; facts about it for reports."""
         return self.describe()

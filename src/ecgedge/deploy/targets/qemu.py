@@ -37,6 +37,9 @@ class QemuTarget(Target):
     def root(self) -> Path:
         return rootfs.rootfs_dir() / "root"
 
+    def preflight(self) -> None:
+        rootfs.require_tools(build=not (self.root / "usr" / "bin" / "python3").is_file())
+
     def prepare(self, log: Log | None = None) -> dict:
         """Build the root file system when absent; refresh its ecgedge when this checkout changed."""
         self._state = rootfs.ensure_rootfs(self.cpu, log=log)
