@@ -6,7 +6,7 @@
 GRID.json: ``{"KEY": {"args": ["--preset", "edge", ...], "seeds": [0, 1, 2], "name": NAME}, ...}``,
 run in file order (longest first is best); NAME (default KEY) names the runs. Each run is ``ecgedge train ARGS --seed S -o RUNS/NAME-sS``, then
 ``ecgedge evaluate`` on the validation records (what configurations are chosen on) and on DS2 (what
-is reported), both as JSON beside the run. A run already scored is skipped, an unfinished one is
+is reported), both as JSON beside the run (``--sets val`` for cross-validation folds). A run already scored is skipped, an unfinished one is
 resumed: the same command continues a grid. No job starts after the deadline; running ones are
 stopped at ``--hard-deadline-s`` so whatever finished can still be collected.
 """
@@ -20,17 +20,13 @@ import time
 from pathlib import Path
 
 
-def job_commands(name: str, args: list[str], seed: int, runs: Path, extra: list[str]) -> tuple[Path, list[list[str]]]:
+def job_commands(name: str, args: list[str], seed: int, runs: Path, extra: list[str], sets: tuple[str, ...] = ("val", "DS2")) -> tuple[Path, list[list[str]]]:
     out = runs / f"{name}-s{seed}"
     py = [sys.executable, "-m", "ecgedge"]
     train = [*py, "train", *args, *extra, "--seed", str(seed), "-o", str(out)]
     if (out / "config.json").is_file():
         train.append("--resume")
-    return out, [
-        train,
-        [*py, "evaluate", str(out), "--split", "val", "--json"],
-        [*py, "evaluate", str(out), "--split", "DS2", "--json"],
-    ]
+    return out, [train] + [[*py, "evaluate", str(out), "--split", s, "--json"] for s in sets]
 
 
 def main() -> int:
@@ -40,6 +36,7 @@ def main() -> int:
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--deadline-s", type=float, default=float("inf"), help="start no job after this many seconds")
     ap.add_argument("--hard-deadline-s", type=float, default=float("inf"), help="stop running jobs after this many seconds")
+    ap.add_argument("--sets", default="val,DS2", help="sets each run is scored on (cross-validation folds need only val)")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="options added to every train command")
     a = ap.parse_args()
     grid = json.loads(a.grid.read_text())
@@ -48,7 +45,7 @@ def main() -> int:
     for key, spec in grid.items():
         for seed in spec.get("seeds", [0]):
             # "name" lets one configuration's seeds sit at two places in the queue
-            out, cmds = job_commands(spec.get("name", key), spec["args"], seed, a.runs, a.extra)
+            out, cmds = job_commands(spec.get("name", key), spec["args"], seed, a.runs, a.extra, tuple(a.sets.split(",")))
             if not (out / "metrics.json").is_file():
                 queue.append((out, cmds))
     started = time.monotonic()
@@ -58,14 +55,8 @@ def main() -> int:
     def launch(out: Path, cmds: list[list[str]]) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         log = open(a.runs / f"{out.name}.log", "a")
-        # one shell line per job: train, then both evaluations (their JSON beside the run)
-        script = " && ".join(
-            [
-                " ".join(map(_q, cmds[0])),
-                " ".join(map(_q, cmds[1])) + f" > {_q(str(out / 'evaluate_val.json'))}",
-                " ".join(map(_q, cmds[2])) + f" > {_q(str(out / 'evaluate_DS2.json'))}",
-            ]
-        )
+        # one shell line per job: train, then each evaluation (its JSON beside the run)
+        script = " && ".join([" ".join(map(_q, cmds[0]))] + [" ".join(map(_q, c)) + f" > {_q(str(out / f'evaluate_{c[-2]}.json'))}" for c in cmds[1:]])
         proc = subprocess.Popen(["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         running.append((out, cmds, proc, log))
         print(f"[{time.monotonic() - started:6.0f}s] start {out.name}", flush=True)

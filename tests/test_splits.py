@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ecgedge.data.aami import AAMI_CLASSES, DS1, DS2, PACED_RECORDS
-from ecgedge.data.splits import make_split
+from ecgedge.data.splits import VALIDATION_FOLDS, make_split
 from ecgedge.data.summary import default_records, index_beats
 from ecgedge.errors import EcgEdgeError
 from ecgedge.preprocess import get_preset
@@ -55,3 +55,24 @@ def test_intra_patient_is_seeded_and_leaky(index):
 def test_unknown_split_is_a_user_error(index):
     with pytest.raises(EcgEdgeError, match="unknown split"):
         make_split("random", index.records, index.labels)
+
+
+def test_validation_folds_partition_ds1_into_whole_patients(index):
+    default = make_split("inter-patient", index.records, index.labels)
+    folds = [make_split("inter-patient", index.records, index.labels, val_fold=k) for k in range(VALIDATION_FOLDS)]
+    assert folds[0].val_records == default.val_records, "fold 0 must be every earlier run's validation set"
+    seen = [set(f.val_records) for f in folds]
+    assert set().union(*seen) == set(DS1) and sum(map(len, seen)) == len(DS1), "folds must be disjoint and cover DS1"
+    for f in folds:
+        assert not set(index.records[f.train]) & set(f.val_records)
+        assert set(index.records[f.train]) | set(f.val_records) == set(DS1)
+        assert np.array_equal(f.test, default.test), "the fold changes validation only, never DS2"
+        assert np.bincount(index.labels[f.val], minlength=5)[AAMI_CLASSES.index("S")] > 0
+        assert f.to_dict()["val_fold"] == f.val_fold
+
+
+def test_validation_fold_out_of_range_is_refused(index):
+    with pytest.raises(EcgEdgeError, match="--val-fold must be in 0..4"):
+        make_split("inter-patient", index.records, index.labels, val_fold=VALIDATION_FOLDS)
+    with pytest.raises(EcgEdgeError, match="inter-patient split only"):
+        make_split("intra-patient", index.records, index.labels, val_fold=1)

@@ -14,7 +14,7 @@ from ecgedge.errors import EcgEdgeError
 PRESET_HELP = "Training preset: quick (minutes on a CPU) | edge (32x32, all DS1) | paper (224x224, GPU)."
 
 
-def _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch=None, augment=None, ema_half_life=None):
+def _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch=None, augment=None, ema_half_life=None, val_fold=None):
     from ecgedge.train.config import train_preset
 
     return train_preset(
@@ -33,6 +33,7 @@ def _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_frac
         normal_per_epoch=normal_per_epoch,
         augment=augment,
         ema_half_life=ema_half_life,
+        val_fold=val_fold,
     )
 
 
@@ -46,6 +47,7 @@ def train(
     normal_per_epoch: int = typer.Option(None, "--normal-per-epoch", help="N beats drawn afresh each epoch (balances the classes; all N beats are seen over the run)."),
     augment: str = typer.Option(None, "--augment", help="none | all | comma list of jitter, noise, wander, amplitude."),
     ema_half_life: float = typer.Option(None, "--ema-half-life", help="Validate and keep a moving average of the weights with this half-life in epochs (0: off)."),
+    val_fold: int = typer.Option(None, "--val-fold", help="Validate on this patient fold of DS1 (0-4; 0, the default, is the usual validation patients): cross-validated comparisons."),
     batch_size: int = typer.Option(None, "--batch-size"),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (one-cycle schedule)."),
     train_fraction: float = typer.Option(None, "--train-fraction", help="Patient-stratified share of the training beats, e.g. 0.01."),
@@ -66,10 +68,10 @@ def _keep_after_failure(run_dir: Path) -> bool:
 
 
 @user_errors
-def _train(preset, split, arch, weights, rr, epochs, normal_per_epoch, augment, ema_half_life, batch_size, lr, train_fraction, class_weighting, seed, device, data_dir, output, resume):
+def _train(preset, split, arch, weights, rr, epochs, normal_per_epoch, augment, ema_half_life, val_fold, batch_size, lr, train_fraction, class_weighting, seed, device, data_dir, output, resume):
     from ecgedge.train.stage import train_run
 
-    config = _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch, augment, ema_half_life)
+    config = _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch, augment, ema_half_life, val_fold)
     preflight.check_train_options(config, output, resume)
     with progress_bar() as progress, preflight.removed_on_failure(output, keep=_keep_after_failure):
         result = train_run(config, resolve_data_dir(data_dir), output, resume=resume, progress=progress)

@@ -141,7 +141,7 @@ def compress_run(
 
     # ---- data: the run's own beats and split (DS2 is never used here)
     dataset = run_dataset(meta, data_dir)  # the run's records, its preprocessing, its files (SHA-256 checked)
-    split = make_split(config.split, dataset.records, dataset.labels, config.seed)
+    split = make_split(config.split, dataset.records, dataset.labels, config.seed, config.val_fold)
     train_idx = training_beats(config, dataset, split)
     if train_fraction is not None and train_fraction < 1:
         train_idx = patient_stratified_subsample(dataset.records, dataset.labels, train_idx, train_fraction, seed)

@@ -17,6 +17,8 @@ from ecgedge.errors import EcgEdgeError
 SPLITS = ("inter-patient", "intra-patient")
 INTRA_TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.2
+#: Patient-wise folds of DS1 for cross-validated selection; fold 0 is the default validation set.
+VALIDATION_FOLDS = round(1 / VALIDATION_FRACTION)
 #: Classes whose share a patient-wise validation subset tries to match (Q has 8 DS1 beats).
 _BALANCED_CLASSES = ("N", "S", "V", "F")
 
@@ -31,12 +33,14 @@ class Split:
     test: np.ndarray
     set_names: tuple[str, str]  # (train set, test set), e.g. ("DS1", "DS2")
     val_records: tuple[str, ...]  # empty for intra-patient (beat-wise validation)
+    val_fold: int = 0  # which of the VALIDATION_FOLDS patient folds of DS1 validates (inter-patient)
 
     def to_dict(self) -> dict:
         return {
             "name": self.name,
             "set_names": list(self.set_names),
             "val_records": list(self.val_records),
+            "val_fold": self.val_fold,
             "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
         }
 
@@ -70,9 +74,38 @@ def patient_validation_records(
     return tuple(present[i] for i in best)
 
 
-def make_split(name: str, records: np.ndarray, labels: np.ndarray, seed: int = 0) -> Split:
-    """Split beats (given by their record names and labels) by protocol ``name``."""
+def patient_folds(records: np.ndarray, labels: np.ndarray, candidates: tuple[str, ...], n_folds: int = VALIDATION_FOLDS) -> tuple[tuple[str, ...], ...]:
+    """``candidates`` (whole patients) in ``n_folds`` disjoint folds, each with class shares close to 1/n_folds.
+
+    Fold 0 is :func:`patient_validation_records` at ``1 / n_folds`` (the default validation
+    patients); each next fold is chosen the same way from the patients left, at the share that
+    splits them evenly, so the folds are deterministic and every earlier run's validation set is
+    fold 0. Used for cross-validated choices on DS1: train once per fold, pool the folds'
+    validation predictions.
+    """
+    present = [r for r in candidates if np.any(records == r)]
+    if n_folds < 2 or n_folds > len(present):
+        raise EcgEdgeError(f"cannot cut {len(present)} patients into {n_folds} validation folds.")
+    folds, left = [], present
+    for i in range(n_folds - 1):
+        keep = np.isin(records, left)
+        fold = patient_validation_records(records[keep], labels[keep], tuple(left), 1 / (n_folds - i))
+        folds.append(fold)
+        left = [r for r in left if r not in fold]
+    return (*folds, tuple(left))
+
+
+def make_split(name: str, records: np.ndarray, labels: np.ndarray, seed: int = 0, val_fold: int = 0) -> Split:
+    """Split beats (given by their record names and labels) by protocol ``name``.
+
+    ``val_fold`` (inter-patient only) picks which of :func:`patient_folds` of DS1 validates; the
+    other DS1 patients train. 0, the default, is every run's validation set.
+    """
     check_split_name(name)
+    if not 0 <= val_fold < VALIDATION_FOLDS:
+        raise EcgEdgeError(f"--val-fold must be in 0..{VALIDATION_FOLDS - 1}, got {val_fold}.")
+    if val_fold and name != "inter-patient":
+        raise EcgEdgeError("--val-fold applies to the inter-patient split only.")
     if name == "inter-patient":
         in_ds1 = np.isin(records, DS1)
         if not in_ds1.any():  # no patient to train on or to select with
@@ -81,7 +114,10 @@ def make_split(name: str, records: np.ndarray, labels: np.ndarray, seed: int = 0
                 f"the inter-patient split trains and validates on DS1 records, but the records given ({given}) hold none; "
                 f"add DS1 records (e.g. {', '.join(DS1[:2])}) or use --split intra-patient."
             )
-        val_records = patient_validation_records(records[in_ds1], labels[in_ds1], DS1)
+        if val_fold == 0:
+            val_records = patient_validation_records(records[in_ds1], labels[in_ds1], DS1)
+        else:
+            val_records = patient_folds(records[in_ds1], labels[in_ds1], DS1)[val_fold]
         is_val = np.isin(records, val_records)
         return Split(
             name=name,
@@ -90,6 +126,7 @@ def make_split(name: str, records: np.ndarray, labels: np.ndarray, seed: int = 0
             test=np.flatnonzero(np.isin(records, DS2)),
             set_names=("DS1", "DS2"),
             val_records=val_records,
+            val_fold=val_fold,
         )
     rng = np.random.default_rng(seed)
     order = rng.permutation(np.flatnonzero(np.isin(records, DS1 + DS2)))

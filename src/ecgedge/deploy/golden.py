@@ -69,7 +69,7 @@ def _dataset_beats(meta: dict, data_dir: Path, n: int, seed: int):
 
     ds_meta, split_meta = meta.get("dataset") or {}, meta.get("split") or {}
     dataset = load_beats(meta["preprocess"], ds_meta.get("records") or None, ds_meta.get("sources_sha256"), data_dir)
-    split = make_split(split_meta.get("name", "inter-patient"), dataset.records, dataset.labels, int(split_meta.get("seed", 0)))
+    split = make_split(split_meta.get("name", "inter-patient"), dataset.records, dataset.labels, int(split_meta.get("seed", 0)), int(split_meta.get("val_fold", 0)))
     pool, set_name = np.asarray(split.test), split.set_names[1]
     if len(pool) == 0:  # a model trained on DS1 records only: its own beats still test the runtime
         pool, set_name = np.arange(len(dataset)), "all prepared beats (the model's records hold no test-set beat)"

@@ -65,7 +65,7 @@ def calibration_data(meta: dict, data_dir: Path | None = None, n_calib: int = 25
     """Disjoint calibration and check samples of the run's training beats (see module docstring)."""
     dataset = run_dataset(meta, data_dir)
     train = meta.get("train") or {}
-    split = make_split(train.get("split", "inter-patient"), dataset.records, dataset.labels, int(train.get("seed", 0)))
+    split = make_split(train.get("split", "inter-patient"), dataset.records, dataset.labels, int(train.get("seed", 0)), int(train.get("val_fold", 0)))
     pool = np.asarray(split.train)
     if len(pool) < 2:
         raise EcgEdgeError("the run's training set has fewer than 2 beats; nothing to calibrate on.")

@@ -89,6 +89,7 @@ def build_metadata(
         "split": {
             "name": train.get("split", "inter-patient"),
             "seed": train.get("seed", 0),
+            "val_fold": train.get("val_fold", 0),
             "val_records": list((meta.get("split") or {}).get("val_records") or []),
         },
         "dataset": {

@@ -13,6 +13,9 @@ class TrainConfig:
     name: str  # training preset it came from
     data_preset: str  # preprocessing preset (ecgedge.preprocess.PRESETS)
     split: str = "inter-patient"
+    # which patient fold of DS1 validates (ecgedge.data.splits.patient_folds); 0: the usual
+    # validation patients. Other folds serve cross-validated comparisons of configurations.
+    val_fold: int = 0
     arch: str = "resnet18"
     weights: str = "none"  # none | imagenet | PATH
     rr_features: bool = False
@@ -51,6 +54,10 @@ class TrainConfig:
             raise EcgEdgeError("--epochs and --batch-size must be at least 1.")
         if not 0 <= self.ema_half_life < 1e6:
             raise EcgEdgeError(f"--ema-half-life must be 0 (off) or a positive number of epochs, got {self.ema_half_life}.")
+        from ecgedge.data.splits import VALIDATION_FOLDS
+
+        if not 0 <= self.val_fold < VALIDATION_FOLDS or (self.val_fold and self.split != "inter-patient"):
+            raise EcgEdgeError(f"--val-fold must be in 0..{VALIDATION_FOLDS - 1} and needs the inter-patient split, got {self.val_fold} ({self.split}).")
         if self.normal_per_epoch is not None and self.normal_per_epoch < 1:
             raise EcgEdgeError(f"--normal-per-epoch must be at least 1, got {self.normal_per_epoch}.")
         from ecgedge.train.augment import parse_augment

@@ -46,7 +46,7 @@ def train_run(config: TrainConfig, data_dir: Path, run_dir: Path, resume: bool =
         raise EcgEdgeError(f"--resume with other records than {run_dir / run_dirs.CONFIG}; resume with the same records.")
     run_dir.mkdir(parents=True, exist_ok=True)
     dataset = prepare_dataset(data_dir, get_preset(config.data_preset), records=records, progress=progress)
-    split = make_split(config.split, dataset.records, dataset.labels, config.seed)
+    split = make_split(config.split, dataset.records, dataset.labels, config.seed, config.val_fold)
     train_idx = training_beats(config, dataset, split)
     meta = {
         "name": run_dir.name,

@@ -45,12 +45,12 @@ class SetPredictions:
         return self.logits.argmax(1)
 
 
-def set_indices(split_name: str, set_name: str, records, labels, seed: int):
+def set_indices(split_name: str, set_name: str, records, labels, seed: int, val_fold: int = 0):
     """(the split, the dataset indices of ``set_name`` in it)."""
     from ecgedge.data.splits import make_split
 
     check_set_name(split_name, set_name)
-    split = make_split(split_name, records, labels, seed)
+    split = make_split(split_name, records, labels, seed, val_fold)
     role = SET_ALIASES[set_name]
     return split, {"test": split.test, "val": split.val, "train": split.train}[role]
 
@@ -88,7 +88,7 @@ def predict_run(run_dir: Path, set_name: str = "DS2", data_dir: Path | None = No
     check_set_name(config.split, set_name)  # before the dataset is loaded
     best = run_dirs.best_checkpoint(run_dir, must_exist=True)
     dataset = run_dataset(meta, data_dir)  # the run's records and preprocessing; other MIT-BIH files are refused
-    split, idx = set_indices(config.split, set_name, dataset.records, dataset.labels, config.seed)
+    split, idx = set_indices(config.split, set_name, dataset.records, dataset.labels, config.seed, config.val_fold)
     device = resolve_device(config.device)
     ckpt = torch.load(best, map_location="cpu", weights_only=False)
     model = load_checkpoint_model(ckpt, best)  # plain, pruned (other channel counts) and QAT (the int8-simulating graph) alike
@@ -115,7 +115,7 @@ def model_set(path: Path, md: dict, set_name: str = "DS2", data_dir: Path | None
     split_md = md["split"]
     check_set_name(split_md["name"], set_name)  # before the dataset is loaded
     dataset = load_beats(md["preprocess"], ds.get("records") or None, ds.get("sources_sha256"), Path(data_dir))
-    split, idx = set_indices(split_md["name"], set_name, dataset.records, dataset.labels, int(split_md.get("seed", 0)))
+    split, idx = set_indices(split_md["name"], set_name, dataset.records, dataset.labels, int(split_md.get("seed", 0)), int(split_md.get("val_fold", 0)))
     if split_md.get("val_records") and list(split.val_records) != list(split_md["val_records"]):
         raise EcgEdgeError(f"the split rebuilt from {data_dir} differs from the one {Path(path).name} was trained with.")
     return dataset, split, idx
