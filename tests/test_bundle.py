@@ -75,6 +75,12 @@ def test_bundle_cli_packs_models_manifest_and_golden_vectors(export_dir, keys, m
     g = manifest["golden"]
     assert g["source"] == "MIT-BIH" and g["set"] == "DS2" and g["records"] == ["100"] and g["n"] + g["near_ties_left_out"] == 100
     assert manifest["toolkit"]["ecgedge"] and manifest["requires"]["runtimes"] == ["onnxruntime"]
+    # what the model needs on a gateway: measured by the gateway's own check in a fresh interpreter
+    need = model["needs"]
+    assert need["size_bytes"] == manifest["files"]["models/tiny-run-fp32.onnx"]["size"]
+    assert need["macs_per_beat"] > 0 and need["batch"] == 64
+    assert 10 < need["peak_rss_mb"] < 2000 and manifest["requires"]["peak_rss_mb"] == need["peak_rss_mb"]
+    assert manifest["requires"]["profile"] is None
     # the signature verifies with the public key, and the golden outputs are this host's, exactly
     gw_dir = tmp_path / "x"
     gw_dir.mkdir()
@@ -96,6 +102,23 @@ def test_bundle_carries_host_metrics_when_the_export_has_them(export_dir, keys, 
     (copy / "tiny-run-fp32.onnx.metrics.json").write_text(json.dumps(metrics))
     r = build_bundle(copy, tmp_path / "b.bundle", keys[0].private, data_dir=mitdb_dir, n_golden=20)
     assert r.manifest["models"][0]["host_metrics"] == {"set": "DS2", "n": 1234, "accuracy": 0.9, "per_class": {"N": {"se": None}}}
+
+
+def test_a_declared_profile_is_stated_and_a_model_that_cannot_fit_is_refused(export_dir, keys, tmp_path, mitdb_dir, monkeypatch):
+    from ecgedge.deploy.targets import profiles
+
+    r = build_bundle(export_dir, tmp_path / "b.bundle", keys[0].private, data_dir=mitdb_dir, n_golden=20, profile="pi-zero-2w")
+    declared = r.manifest["requires"]["profile"]
+    assert declared["name"] == "pi-zero-2w" and declared["ram_mb"] == 512 and declared["budget_mb"] == 512 - profiles.RESERVED_MB
+    # a board whose budget is below what the host measured: refused before anything is written
+    tiny = profiles.DeviceProfile("tiny", "a board with 200 MB", "cortex-a53", 200)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", tiny)
+    out = tmp_path / "never.bundle"
+    with pytest.raises(EcgEdgeError, match=r"peaks at \d+ MB on the host; the tiny profile .* leaves 8 MB"):
+        build_bundle(export_dir, out, keys[0].private, data_dir=mitdb_dir, n_golden=20, profile="tiny")
+    assert not out.exists()
+    with pytest.raises(EcgEdgeError, match="unknown device profile 'pi7'"):
+        build_bundle(export_dir, out, keys[0].private, data_dir=mitdb_dir, n_golden=20, profile="pi7")
 
 
 def test_bundle_refuses_a_model_file_changed_after_export(export_dir, keys, tmp_path, mitdb_dir):

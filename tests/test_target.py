@@ -257,3 +257,65 @@ def test_cli_validate(tiny_int8, mitdb_dir, tmp_path):
     ]:
         res = run_cli("validate", str(model), "--data-dir", str(mitdb_dir), *args)
         assert res.returncode == 2 and match in res.stderr and res.stderr.count("\n") == 1, (args, res.stderr)
+
+
+# --------------------------------------------------------------------------- validate a bundle
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tiny_int8, mitdb_dir, tmp_path_factory):
+    """A signed bundle of the tiny int8 export, with the host's DS2 metrics of its ONNX file in the manifest."""
+    from ecgedge.deploy.bundle import build_bundle
+    from ecgedge.deploy.keys import generate_keys
+    from ecgedge.validate.scoring import evaluate
+
+    tmp = tmp_path_factory.mktemp("tiny-bundle")
+    evaluate(tiny_int8["onnx"], "DS2", mitdb_dir)  # MODEL.metrics.json beside it: the manifest carries them
+    pair = generate_keys(tmp / "keys", "signer")
+    other = generate_keys(tmp / "other", "stranger")
+    result = build_bundle(tiny_int8["onnx"].parent, tmp / "tiny.bundle", pair.private, data_dir=mitdb_dir, n_golden=40, profile="pi3")
+    return {"path": result.path, "public": pair.public, "stranger": other.public, "manifest": result.manifest}
+
+
+def test_validate_a_bundle_checks_it_as_the_gateway_does_then_each_model(tiny_bundle, tiny_int8, mitdb_dir, tmp_path):
+    bundle = tiny_bundle["path"]
+    res = run_cli("validate", str(bundle), "--public-key", str(tiny_bundle["public"]), "--data-dir", str(mitdb_dir), "-o", str(tmp_path / "v"), "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["passed"] and out["bundle"]["version"] == tiny_bundle["manifest"]["version"]
+    assert out["bundle"]["signature"].startswith("verified") and out["bundle"]["profile_used"] == "pi3" and out["bundle"]["profile_from"] == "bundle"
+    files = sorted(Path(m["file"]).name for m in tiny_bundle["manifest"]["models"])
+    assert sorted(v["model"].split(":", 1)[1].split("/")[-1] for v in out["validations"]) == files
+    by_name = {v["model"].rsplit("/", 1)[1]: v for v in out["validations"]}
+    onnx = by_name[tiny_int8["onnx"].name]
+    # the whole set: the host's predictions are exactly those behind the manifest's metrics
+    assert onnx["subset"] is None and onnx["manifest_host_metrics"] == {"compared": True, "equal": True, "what": "confusion matrix of the host's predictions vs the manifest's"}
+    assert onnx["profile"]["name"] == "pi3" and onnx["profile"]["fits"] and onnx["needs"]["peak_rss_mb"] > 0
+    tfl = by_name[tiny_int8["tflite"].name]
+    assert tfl["manifest_host_metrics"]["compared"] is False  # no metrics file was written for it
+    assert all(v["passed"] and len(v["targets"]) == 1 for v in out["validations"])
+    report = (tmp_path / "v" / "report.md").read_text()
+    assert report.startswith(f"# Bundle {out['bundle']['version']}") and "**All checks passed.**" in report
+    assert {p.name for p in (tmp_path / "v").iterdir()} == {"validation.json", "report.md", *(f"predictions-{f}.npz" for f in files)}
+
+
+def test_validate_refuses_a_bundle_it_cannot_trust_in_one_line(tiny_bundle, mitdb_dir, tmp_path):
+    bundle = tiny_bundle["path"]
+    tampered = tmp_path / "tampered.bundle"
+    import tarfile
+
+    with tarfile.open(bundle) as tar:
+        member = next(m for m in tar.getmembers() if m.name.startswith("models/"))
+    blob = bytearray(bundle.read_bytes())
+    blob[member.offset_data + member.size // 2] ^= 0xFF  # one bit of a model file, after signing
+    tampered.write_bytes(bytes(blob))
+    cases = [
+        ([str(bundle)], "give --public-key"),
+        ([str(bundle), "--public-key", str(tiny_bundle["stranger"])], "key"),
+        ([str(tampered), "--public-key", str(tiny_bundle["public"])], "refused"),
+        ([str(bundle), "--public-key", str(tiny_bundle["public"]), "--model", "nope.onnx"], "holds no model 'nope.onnx'"),
+        ([str(tiny_bundle["public"])], ""),  # a .pub file is neither a model file nor a bundle
+    ]
+    for args, match in cases:
+        res = run_cli("validate", *args, "--subset", "10", "--data-dir", str(mitdb_dir))
+        assert res.returncode == 2 and match in res.stderr and res.stderr.count("\n") == 1, (args, res.stderr)

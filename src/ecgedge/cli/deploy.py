@@ -40,6 +40,7 @@ def bundle(
     models: list[str] = typer.Option(None, "--model", help="Model file of the export to include (repeatable; default: all)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory for the golden beats (default: the one the model was trained on)."),
     golden: int = typer.Option(300, "--golden", help="Golden beats (DS2, class-stratified) whose host outputs the gateway must reproduce."),
+    profile: str = typer.Option(None, "--profile", help="Declare the smallest board the bundle is for (pi-zero-2w, pi3, pi4, pi5); refused when the host's measured peak memory already exceeds its budget."),
 ) -> None:
     """Pack exported model files, a signed manifest and golden vectors into one file for `ecgedge deploy`."""
     from ecgedge.deploy.bundle import build_bundle
@@ -47,13 +48,20 @@ def bundle(
 
     if output.expanduser().is_dir():
         raise EcgEdgeError(f"-o {output} is a directory; give a file name such as {output / 'model.bundle'}.")
-    r = build_bundle(export_dir, output, key, models=models or None, data_dir=data_dir, n_golden=golden, warn=_stderr)
+    r = build_bundle(export_dir, output, key, models=models or None, data_dir=data_dir, n_golden=golden, profile=profile, warn=_stderr)
     g = r.manifest["golden"]
     typer.echo(f"{r.path}: bundle {r.version}, {r.size_bytes / 1e6:.2f} MB, signed by key {r.key_id}, {r.seconds:.1f} s")
     typer.echo(f"  golden vectors: {g['n']} {g['source']} beats ({g['near_ties_left_out']} near ties left out)")
     for m in r.manifest["models"]:
         tol = m["golden_tolerance"]["max_abs_logit_diff"]
-        typer.echo(f"  {m['file']}: {m['format']} {m['precision']}, runtime {m['runtime']}, self-test tolerance {tol:g}")
+        need = m["needs"]
+        typer.echo(
+            f"  {m['file']}: {m['format']} {m['precision']}, runtime {m['runtime']}, self-test tolerance {tol:g}; "
+            f"peak {need['peak_rss_mb']:.0f} MB on the host, {(need['macs_per_beat'] or 0) / 1e6:.1f} M MACs per beat"
+        )
+    if r.manifest["requires"]["profile"]:
+        p = r.manifest["requires"]["profile"]
+        typer.echo(f"  meant for {p['board']} ({p['ram_mb']} MB, {p['budget_mb']} MB for the gateway)")
 
 
 @user_errors

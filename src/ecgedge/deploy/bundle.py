@@ -11,7 +11,10 @@ Two steps, usable on their own:
 
 The manifest also carries, per model file, the host's DS2 metrics when the export directory holds
 ``MODEL.metrics.json`` (``ecgedge evaluate MODEL``), the runtime and its version on the host, the
-model's size and multiply-accumulates per beat (from its metadata), and the self-test tolerance.
+self-test tolerance, and what the model needs on a gateway (``needs``: size, multiply-accumulates
+per beat, peak memory measured on the host over the golden beats, :mod:`.needs`). With a device
+profile (``--profile pi-zero-2w``) the manifest declares the smallest board it is meant for, and a
+model whose measured peak already exceeds that board's budget is refused here.
 """
 
 from __future__ import annotations
@@ -109,10 +112,15 @@ def stage_bundle(
     models: list[str] | None = None,
     data_dir: Path | None = None,
     n_golden: int = 300,
+    profile: str | None = None,
     warn: Callable[[str], None] = lambda _m: None,
 ) -> dict:
     """Copy models and golden vectors into ``staging``; return the manifest without ``files``/``version``."""
     from ecgedge.deploy.golden import golden_vectors
+    from ecgedge.deploy.needs import measure_on_host, model_needs
+    from ecgedge.deploy.targets.profiles import get_profile, memory_fit
+
+    prof = get_profile(profile) if profile else None  # a typo fails before any work
 
     paths = export_files(export_dir, models)
     staging = Path(staging)
@@ -136,6 +144,14 @@ def stage_bundle(
     entries = []
     for name, path, rt in loaded:
         md = rt.metadata
+        needs = model_needs(path, md.get("complexity"), measure_on_host(staging / name, staging / GOLDEN))
+        if prof is not None:
+            fit = memory_fit(prof, int(needs["peak_rss_mb"] * 2**20), needs["measured_on"])
+            if not fit["fits"]:
+                raise EcgEdgeError(
+                    f"{path.name} peaks at {fit['peak_mb']:.0f} MB on the host; the {prof.name} profile ({prof.board}, {prof.ram_mb} MB) "
+                    f"leaves {prof.budget_mb} MB for the gateway: choose a smaller model or a larger --profile."
+                )
         entries.append({
             "file": name,
             "format": rt.format,
@@ -147,6 +163,7 @@ def stage_bundle(
             "complexity": md.get("complexity"),
             "host_metrics": _host_metrics(path),
             "golden_tolerance": golden.tolerances[name],
+            "needs": needs,
         })  # fmt: skip
     return {
         "schema": SCHEMA,
@@ -157,7 +174,13 @@ def stage_bundle(
         "input_size": list(loaded[0][2].input_size),
         "preprocess": first.get("preprocess"),
         "source": {"run_name": src.get("run_name"), "checkpoint_sha256": src.get("checkpoint_sha256"), "export_dir": str(Path(export_dir).expanduser().resolve())},
-        "requires": {"runtimes": sorted({e["runtime"] for e in entries}), "python": ">=3.11", "packages": "ecgedge[gateway]"},
+        "requires": {
+            "runtimes": sorted({e["runtime"] for e in entries}),
+            "python": ">=3.11",
+            "packages": "ecgedge[gateway]",
+            "peak_rss_mb": max(e["needs"]["peak_rss_mb"] for e in entries),  # of the hungriest file, on the host
+            "profile": prof.as_dict() if prof else None,  # the smallest board this bundle is meant for
+        },
         "models": entries,
         "golden": {"file": GOLDEN, **golden.description},
     }
@@ -211,6 +234,7 @@ def build_bundle(
     models: list[str] | None = None,
     data_dir: Path | None = None,
     n_golden: int = 300,
+    profile: str | None = None,
     warn: Callable[[str], None] = lambda _m: None,
 ) -> BundleResult:
     """:func:`stage_bundle` into a temporary directory, then :func:`pack_bundle`."""
@@ -219,6 +243,6 @@ def build_bundle(
     t0 = time.perf_counter()
     load_private_key(key)  # a bad key fails before minutes of golden-vector work
     with tempfile.TemporaryDirectory(prefix="ecgedge-bundle-") as tmp:
-        manifest = stage_bundle(export_dir, Path(tmp), models=models, data_dir=data_dir, n_golden=n_golden, warn=warn)
+        manifest = stage_bundle(export_dir, Path(tmp), models=models, data_dir=data_dir, n_golden=n_golden, profile=profile, warn=warn)
         result = pack_bundle(Path(tmp), manifest, key, out)
     return BundleResult(result.path, result.version, result.size_bytes, result.key_id, result.manifest, round(time.perf_counter() - t0, 3))

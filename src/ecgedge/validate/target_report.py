@@ -12,7 +12,7 @@ import numpy as np
 
 from ecgedge.validate.on_target import Beats, TargetRun
 
-__all__ = ["write_validation", "markdown"]
+__all__ = ["write_validation", "write_bundle_validation", "markdown", "bundle_markdown"]
 
 MB = 1024 * 1024
 
@@ -26,12 +26,59 @@ def write_validation(out_dir: Path, result: dict, runs: dict[str, TargetRun], be
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "validation.json", out_dir / "predictions.npz", out_dir / "report.md"]
     write_json(paths[0], result)
-    with atomic_path(paths[1]) as tmp, open(tmp, "wb") as fh:
-        arrays = {f"logits/{name}": run.logits for name, run in runs.items()}
-        np.savez_compressed(fh, index=beats.index, labels=beats.labels, targets=np.array(list(runs)), **arrays)
+    _write_predictions(paths[1], runs, beats)
     with atomic_path(paths[2]) as tmp:
         tmp.write_text(markdown(result), encoding="utf-8")
     return paths
+
+
+def _write_predictions(path: Path, runs: dict[str, TargetRun], beats: Beats) -> None:
+    from ecgedge.atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        arrays = {f"logits/{name}": run.logits for name, run in runs.items()}
+        np.savez_compressed(fh, index=beats.index, labels=beats.labels, targets=np.array(list(runs)), **arrays)
+
+
+def write_bundle_validation(out_dir: Path, result: dict, runs: dict[str, dict[str, TargetRun]], beats: Beats) -> list[Path]:
+    """A bundle's validation: ``validation.json`` and ``report.md`` for all of it, ``predictions-FILE.npz`` per model."""
+    from ecgedge.atomic import atomic_path
+    from ecgedge.jsonio import write_json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "validation.json", out_dir / "report.md"]
+    write_json(paths[0], result)
+    for file, model_runs in runs.items():
+        paths.append(out_dir / f"predictions-{Path(file).name}.npz")
+        _write_predictions(paths[-1], model_runs, beats)
+    with atomic_path(paths[1]) as tmp:
+        tmp.write_text(bundle_markdown(result), encoding="utf-8")
+    return paths
+
+
+def bundle_markdown(result: dict) -> str:
+    """The report page of a bundle's validation: what the bundle is and needs, then each model's page."""
+    b = result["bundle"]
+    req = b.get("requires") or {}
+    prof = req.get("profile")
+    lines = [
+        f"# Bundle {b['version']}",
+        "",
+        f"`{Path(b['path']).name}` (SHA-256 {b['sha256'][:16]}…): {b['signature']}. Needs: runtimes {', '.join(req.get('runtimes') or [])}, "
+        f"peak memory {req.get('peak_rss_mb', '?')} MB measured on the host"
+        + (f"; declared for {prof['board']} ({prof['ram_mb']} MB, {prof['budget_mb']} MB for the gateway)" if prof else "; no device profile declared")
+        + (f"; checked against profile `{b['profile_used']}` (from {b['profile_from']})." if b.get("profile_used") else "."),
+        "",
+        "**All checks passed.**" if result["passed"] else "**Failed:** " + "; ".join(result["failures"]),
+        "",
+    ]
+    for v in result["validations"]:
+        check = v.get("manifest_host_metrics") or {}
+        lines += ["#" + markdown(v)]
+        if check.get("compared"):
+            lines += [f"Host figures vs the manifest's ({check['what']}): {'equal' if check['equal'] else '**different**'}.", ""]
+    return "\n".join(lines)
 
 
 def _fmt(x, spec: str) -> str:
