@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_cli
 from ecgedge.errors import EcgEdgeError
-from ecgedge.pipeline import CompressOptions, ExportOptions, PipelineConfig, ReportOptions
+from ecgedge.pipeline import BundleOptions, CompressOptions, ExportOptions, PipelineConfig, ReportOptions
 from ecgedge.train.config import TRAIN_PRESETS
 
 RECORDS = ("100", "106", "119")  # DS1: 106, 119 (one trains, one validates); DS2: 100
@@ -22,6 +22,7 @@ def test_a_config_round_trips_through_json(tmp_path):
         records=RECORDS,
         compress=CompressOptions(prune=None, qat=True, epochs=2),
         export=None,
+        bundle=BundleOptions(profile=None, targets=("host", "qemu-aarch64:cortex-a72"), subset=None, golden=50),
         report=ReportOptions(latency=False, threads=2, html=True),
     )
     path = config.save(tmp_path / "job.json")
@@ -29,6 +30,7 @@ def test_a_config_round_trips_through_json(tmp_path):
     saved = json.loads(path.read_text())
     assert saved["train"]["preset"] == "edge" and saved["train"]["normal_per_epoch"] is None  # None kept: not the preset's 8000
     assert saved["export"] is None and saved["records"] == list(RECORDS)
+    assert saved["bundle"] == {"key": None, "profile": None, "targets": ["host", "qemu-aarch64:cortex-a72"], "subset": None, "golden": 50}
     assert PipelineConfig.load(PipelineConfig().save(tmp_path / "default.json")) == PipelineConfig()
     with pytest.raises(EcgEdgeError, match=r"saved as JSON"):
         config.save(tmp_path / "job.toml")
@@ -64,6 +66,9 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
         ("records.json", '{"records": ["100", "100"]}', r"more than once"),
         ("prune.toml", "[compress]\nprune = 1.5\n", r"compress\.prune must be in \(0, 1\)"),
         ("formats.json", '{"export": {"formats": ["onnx", "coreml"]}}', r"unknown export format 'coreml'"),
+        ("profile.toml", '[bundle]\nprofile = "pi9"\n', r"unknown device profile 'pi9'"),
+        ("targets.toml", '[bundle]\ntargets = ["host", "qemu-aarch64:z80"]\n', r"unknown CPU|cortex-a53"),
+        ("key.toml", '[bundle]\nkey = "/nonexistent/k.key"\n', r"bundle\.key /nonexistent/k\.key: no such file"),
         ("top.json", "[1, 2]", r"must be a table of settings"),
         ("job.yaml", "train: {}", r"give a \.json or \.toml file"),
     ],
@@ -82,7 +87,7 @@ def test_config_and_options_combine_as_documented(tmp_path):
     from ecgedge.cli.train import _pipeline_config
 
     path = PipelineConfig(records=RECORDS, compress=None).save(tmp_path / "job.json")
-    none = dict(preset=None, split=None, arch=None, weights=None, rr=None, epochs=None, seed=None, augment=None, records=None, compress=None, prune=None, compress_epochs=None, export=None, html=None)
+    none = dict(preset=None, split=None, arch=None, weights=None, rr=None, epochs=None, seed=None, augment=None, records=None, compress=None, prune=None, compress_epochs=None, export=None, bundle=None, html=None)
     assert _pipeline_config(path, **none) == PipelineConfig.load(path)
     # options given on the command line override the file
     both = _pipeline_config(path, **{**none, "seed": 7, "records": "101,106", "compress": True, "prune": 0.6, "html": True})
@@ -112,7 +117,7 @@ def test_pipeline_with_a_config_file_runs_end_to_end(mitdb_dir, tmp_path):
         "tiny.toml",
         f'records = {list(RECORDS)!r}\n\n[train]\npreset = "quick"\narch = "{TINY}"\nepochs = 3\nbatch_size = 32\nlr = 3e-3\n'
         'normal_per_epoch = 300\naugment = "none"\neval_batch_size = 256\n\n[compress]\nprune = 0.5\nqat = false\nepochs = 1\n\n'
-        '[export]\nformats = ["onnx"]\n',  # QAT (a minute of torchao graph work) and TFLite are test_compress's and test_export's
+        '[export]\nformats = ["onnx"]\n\n[bundle]\ntargets = ["host"]\nsubset = 60\ngolden = 40\n',  # QAT (a minute of torchao graph work) and TFLite are test_compress's and test_export's
     )
     out = tmp_path / "job"
     with registered_tiny_arch(TINY, width=16):  # in process: the CLI sees the registered architecture
@@ -141,4 +146,11 @@ def test_pipeline_with_a_config_file_runs_end_to_end(mitdb_dir, tmp_path):
     assert not (out / "report" / "report.html").exists()
     for label in labels:
         assert f"\n{label}: macro-F1 (N,S,V,F) " in res.output
-    assert f"report: {out / 'report' / 'report.md'}" in res.output
+    assert f"report: {out / 'report' / 'report.md'}" in res.output and ": validated on host: passed" in res.output
+    # the last step: the compressed run's int8 file, signed with the job's own key, validated on the host
+    validation = json.loads((out / "validation" / "validation.json").read_text())
+    assert validation["passed"] and validation["skipped_targets"] == []
+    (v,) = validation["validations"]
+    assert v["model"] == f"model.bundle:models/{small.name}-int8.onnx" and v["beats"] == 60 and v["profile"]["name"] == "pi-zero-2w"
+    assert (out / "bundle" / "model.bundle").is_file() and (out / "keys" / "job.key").is_file()
+    assert "## On the gateway: signed bundle, validated on targets" in md and "declared for Raspberry Pi Zero 2 W" in md

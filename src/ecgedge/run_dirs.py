@@ -223,6 +223,8 @@ class PipelineDirs:
         ROOT/<preset>-<arch>-<split>/               the training run
         ROOT/<that name>-prune<P>[-qat]/            its compressed run (P: percent of channels removed)
         ROOT/exports/<run name>/                    int8 files of each run, scored (export.json, *.metrics.json)
+        ROOT/bundle/model.bundle                    the final int8 files, signed (ROOT/keys/: the job's own key pair)
+        ROOT/validation/                            that bundle validated on the host and emulated Pis
         ROOT/report/                                report.md (+ PNGs), report.json
     """
 
@@ -244,6 +246,18 @@ class PipelineDirs:
     @property
     def report(self) -> Path:
         return self.root / "report"
+
+    @property
+    def bundle(self) -> Path:
+        return self.root / "bundle" / "model.bundle"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def validation(self) -> Path:
+        return self.root / "validation"
 
 
 def compressed_name(run_name: str, prune: float | None, qat: bool) -> str:

@@ -172,18 +172,19 @@ def pipeline(
     prune: float = typer.Option(None, "--prune", help="Share of channels the compress step removes (default 0.5)."),
     compress_epochs: int = typer.Option(None, "--compress-epochs", help="Fine-tuning epochs per compress step (pruning, QAT; default 3)."),
     export: bool = typer.Option(None, "--export/--no-export", help="Also export int8 ONNX + TFLite and re-score them on the test set. Default: on."),
+    bundle: bool = typer.Option(None, "--bundle/--no-bundle", help="Sign the final int8 files into a bundle and validate it on the host and, where built, an emulated Pi Zero 2 W. Default: on."),
     html: bool = typer.Option(None, "--html/--no-html", help="Also write the self-contained report.html. Default: off."),
 ) -> None:
-    """End to end: (download if needed) -> prepare -> train -> evaluate -> export int8 -> compress -> export int8 -> re-evaluate -> report."""
+    """End to end: (download if needed) -> prepare -> train -> evaluate -> export int8 -> compress -> export int8 -> re-evaluate -> bundle -> validate on targets -> report."""
     _pipeline(**locals())
 
 
-def _pipeline_config(config_file, preset, split, arch, weights, rr, epochs, seed, augment, records, compress, prune, compress_epochs, export, html):
+def _pipeline_config(config_file, preset, split, arch, weights, rr, epochs, seed, augment, records, compress, prune, compress_epochs, export, bundle, html):
     """The job's config: the file's (or the preset's), then every option given on the command line."""
     from dataclasses import replace
 
     from ecgedge.cli.common import parse_records
-    from ecgedge.pipeline import CompressOptions, ExportOptions, PipelineConfig
+    from ecgedge.pipeline import BundleOptions, CompressOptions, ExportOptions, PipelineConfig
 
     train = {"split": split, "arch": arch, "weights": weights, "rr_features": rr, "epochs": epochs, "seed": seed, "augment": augment}
     train = {k: v for k, v in train.items() if v is not None}
@@ -203,16 +204,18 @@ def _pipeline_config(config_file, preset, split, arch, weights, rr, epochs, seed
         config = replace(config, compress=replace(config.compress, **given))
     if export is not None:
         config = replace(config, export=(config.export or ExportOptions()) if export else None)
+    if bundle is not None:
+        config = replace(config, bundle=(config.bundle or BundleOptions()) if bundle else None)
     if html is not None:
         config = replace(config, report=replace(config.report, html=html))
     return config.check()
 
 
 @user_errors
-def _pipeline(config_file, preset, split, arch, weights, rr, epochs, seed, augment, records, data_dir, output, compress, prune, compress_epochs, export, html):
+def _pipeline(config_file, preset, split, arch, weights, rr, epochs, seed, augment, records, data_dir, output, compress, prune, compress_epochs, export, bundle, html):
     from ecgedge.pipeline import check_pipeline, run_pipeline
 
-    config = _pipeline_config(config_file, preset, split, arch, weights, rr, epochs, seed, augment, records, compress, prune, compress_epochs, export, html)
+    config = _pipeline_config(config_file, preset, split, arch, weights, rr, epochs, seed, augment, records, compress, prune, compress_epochs, export, bundle, html)
     check_pipeline(config, output)  # before the progress bar: a bad option is the one line shown
     trained = config.dirs(output).run
 
@@ -226,4 +229,8 @@ def _pipeline(config_file, preset, split, arch, weights, rr, epochs, seed, augme
         agree = "" if r["agreement"] is None else f", agreement {r['agreement']:.2%}"
         lat = f", {r['latency']['median_ms']:.2f} ms/beat" if r["latency"] else ""
         typer.echo(f"{r['label']}: macro-F1 (N,S,V,F) {r['macro_f1_4']:.4f} ({r['delta_macro_f1_4']:+.4f}), F1 S {r['f1']['S']:.3f}, V {r['f1']['V']:.3f}, {r['size_bytes'] / 1e6:.2f} MB{lat}{agree}")
+    if result.validation is not None:
+        v = result.validation
+        ran = sorted({e["target"] for m in v["validations"] for e in m["targets"]})
+        typer.echo(f"bundle {v['bundle']['version']}: validated on {', '.join(ran)}: " + ("passed" if v["passed"] else "FAILED"))
     typer.echo(f"report: {result.report}")

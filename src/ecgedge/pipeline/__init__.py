@@ -8,7 +8,7 @@
 ``--config FILE`` and calls :func:`run_pipeline`; a notebook can do the same.
 """
 
-from ecgedge.pipeline.config import CompressOptions, ExportOptions, PipelineConfig, ReportOptions
+from ecgedge.pipeline.config import BundleOptions, CompressOptions, ExportOptions, PipelineConfig, ReportOptions
 from ecgedge.pipeline.job import PipelineResult, check_pipeline, run_pipeline
 
-__all__ = ["CompressOptions", "ExportOptions", "PipelineConfig", "PipelineResult", "ReportOptions", "check_pipeline", "run_pipeline"]
+__all__ = ["BundleOptions", "CompressOptions", "ExportOptions", "PipelineConfig", "PipelineResult", "ReportOptions", "check_pipeline", "run_pipeline"]

@@ -16,6 +16,11 @@ A config file is JSON (``.json``) or TOML (``.toml``)::
     [export]                            # or `export = false`
     formats = ["onnx", "tflite"]
 
+    [bundle]                            # or `bundle = false`; skipped when export is off
+    profile = "pi-zero-2w"              # the smallest board the bundle is for
+    targets = ["host", "qemu-aarch64:cortex-a53"]
+    subset = 500
+
     [report]
     latency = true
     html = false
@@ -61,6 +66,22 @@ class ExportOptions:
 
 
 @dataclass(frozen=True)
+class BundleOptions:
+    """The last step: the final int8 files signed into one bundle, validated on the host and an emulated Pi.
+
+    Emulated targets (``qemu-aarch64:CPU``) run where they are available: root, qemu-user and a
+    root file system already built by ``ecgedge target build`` (building one takes minutes, so
+    the job never does); otherwise the job says why it skipped them.
+    """
+
+    key: str | None = None  # signing key; None: a key pair made for this job in ROOT/keys (for trying it out, not for gateways)
+    profile: str | None = "pi-zero-2w"  # the smallest board the bundle is for (512 MB): measured peaks must fit it
+    targets: tuple[str, ...] = ("host", "qemu-aarch64:cortex-a53")  # cortex-a53: the Zero 2 W's CPU
+    subset: int | None = 500  # beats per target, stratified by class; None: the whole test set
+    golden: int = 300
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     latency: bool = True  # time every model (batch 1) in one session
     threads: int = 1  # threads per runtime when timing
@@ -73,6 +94,7 @@ class PipelineConfig:
     records: tuple[str, ...] | None = None  # None: the 44 records of DS1 and DS2
     compress: CompressOptions | None = CompressOptions()  # None: no compress step
     export: ExportOptions | None = ExportOptions()  # None: no export step
+    bundle: BundleOptions | None = BundleOptions()  # None: no bundle + validation step (nor without export)
     report: ReportOptions = ReportOptions()
 
     @classmethod
@@ -107,9 +129,25 @@ class PipelineConfig:
             from ecgedge.export import parse_formats
 
             parse_formats(self.export.formats)
+        if self.bundle is not None:
+            self._check_bundle(self.bundle)
         if self.report.threads < 1:
             raise EcgEdgeError(f"report.threads must be at least 1, got {self.report.threads}.")
         return self
+
+    def _check_bundle(self, b: BundleOptions) -> None:
+        from ecgedge.deploy.targets.profiles import get_profile
+        from ecgedge.deploy.targets.spec import parse_targets
+
+        if b.profile is not None:
+            get_profile(b.profile)
+        parse_targets(",".join(b.targets))
+        if b.subset is not None and b.subset < 1:
+            raise EcgEdgeError(f"bundle.subset must be at least 1 (or null: the whole test set), got {b.subset}.")
+        if b.golden < 1:
+            raise EcgEdgeError(f"bundle.golden must be at least 1, got {b.golden}.")
+        if b.key is not None and not Path(b.key).expanduser().is_file():
+            raise EcgEdgeError(f"bundle.key {b.key}: no such file; make a key pair with `ecgedge keys generate`, or leave it out.")
 
     # ---- files
 
@@ -120,6 +158,7 @@ class PipelineConfig:
             "records": list(self.records) if self.records is not None else None,
             "compress": _options_dict(self.compress),
             "export": _options_dict(self.export),
+            "bundle": _options_dict(self.bundle),
             "report": _options_dict(self.report),
         }
 
@@ -127,13 +166,14 @@ class PipelineConfig:
     def from_dict(cls, d: dict, where: str = "config") -> PipelineConfig:
         if not isinstance(d, dict):
             raise EcgEdgeError(f"{where} must be a table of settings (a JSON object), not {type(d).__name__}.")
-        _no_unknown(d, ("train", "records", "compress", "export", "report"), where)
+        _no_unknown(d, ("train", "records", "compress", "export", "bundle", "report"), where)
         records = _value(d.get("records"), tuple[str, ...] | None, f"{where}: records")
         return cls(
             train=_train_config(d.get("train") or {}, f"{where}: train"),
             records=records,
             compress=_options(CompressOptions, d.get("compress", {}), f"{where}: compress"),
             export=_options(ExportOptions, d.get("export", {}), f"{where}: export"),
+            bundle=_options(BundleOptions, d.get("bundle", {}), f"{where}: bundle"),
             report=_options(ReportOptions, d.get("report", {}), f"{where}: report", can_be_off=False),
         ).check()
 

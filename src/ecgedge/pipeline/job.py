@@ -6,8 +6,9 @@
     result.metrics[result.dirs.run]["macro_f1"]
 
 (download MIT-BIH if needed) -> prepare -> train -> evaluate on the test set -> export int8 and
-score each file -> compress (prune + QAT, distilled) -> evaluate -> export int8 and score -> one
-report comparing every model. Directory layout: :class:`ecgedge.run_dirs.PipelineDirs`.
+score each file -> compress (prune + QAT, distilled) -> evaluate -> export int8 and score -> sign
+the final int8 files into a bundle and validate it on the host and an emulated Pi -> one report
+comparing every model. Directory layout: :class:`ecgedge.run_dirs.PipelineDirs`.
 
 Run again into the same directory, the job continues: training resumes from its last checkpoint
 (same settings only), a compressed run made from the current best checkpoint is kept, everything
@@ -34,6 +35,7 @@ class PipelineResult:
     metrics: dict[Path, dict] = field(default_factory=dict)  # scores of each entry
     report: Path | None = None  # report.md
     rows: list[dict] = field(default_factory=list)  # report.json's comparison (empty for one model)
+    validation: dict | None = None  # the bundle's validation (validation/validation.json), when bundled
 
 
 def _stderr(msg: str) -> None:
@@ -106,9 +108,13 @@ def run_pipeline(
         if config.export:
             result.entries += _export_and_score(config, dirs.compressed, dirs.exports(dirs.compressed), target, log, score)
 
+    if config.bundle and config.export:
+        final = dirs.compressed if config.compress else dirs.run
+        result.validation = bundle_and_validate(config.bundle, dirs, dirs.exports(final), target, log)
+
     several = len(result.entries) > 1
     r = config.report
-    result.report = write_report(result.entries, dirs.report, latency=r.latency and several, threads=r.threads, html=r.html)
+    result.report = write_report(result.entries, dirs.report, latency=r.latency and several, threads=r.threads, html=r.html, validation=result.validation)
     if several:
         import json
 
@@ -129,3 +135,55 @@ def _export_and_score(config: PipelineConfig, run_dir: Path, out_dir: Path, data
             score(model.path)
             files.append(model.path)
     return files
+
+
+def _available_targets(names: tuple[str, ...], log) -> tuple[list, list[str]]:
+    """The targets that can run now, and why each other one is skipped (emulated Pis not built here)."""
+    from ecgedge.deploy.targets.qemu_rootfs import rootfs_dir
+    from ecgedge.deploy.targets.spec import parse_targets
+    from ecgedge.errors import EcgEdgeError
+
+    ready, skipped = [], []
+    for t in parse_targets(",".join(names)):
+        try:
+            t.preflight()
+            if t.name != "host" and not (rootfs_dir() / "root" / "usr" / "bin" / "python3").is_file():
+                raise EcgEdgeError("no emulated root file system built here (`ecgedge target build`, as root)")
+        except EcgEdgeError as exc:
+            skipped.append(f"{t.name}: {exc}")
+            log(f"validation skips {t.name}: {exc}")
+            continue
+        ready.append(t)
+    return ready, skipped
+
+
+def bundle_and_validate(options, dirs: PipelineDirs, export_dir: Path, data_dir: Path, log) -> dict:
+    """Sign the int8 files of ``export_dir`` into ``dirs.bundle`` and validate that bundle; the validation's JSON."""
+    from ecgedge.deploy.bundle import build_bundle
+    from ecgedge.deploy.keys import generate_keys, load_private_key
+    from ecgedge.firmware_host.runtime import load_runtime
+    from ecgedge.firmware_host.signing import key_id
+    from ecgedge.validate.bundle_models import open_bundle, validate_bundle
+    from ecgedge.validate.on_target import select_beats
+    from ecgedge.validate.target_report import write_bundle_validation
+
+    if options.key:
+        key = Path(options.key).expanduser()
+    else:  # the job's own pair, made once: a rerun signs with the same key
+        key = dirs.keys / "job.key"
+        if not key.is_file():
+            generate_keys(dirs.keys, "job")
+            log(f"made a signing key pair for this job in {dirs.keys} (for trying the bundle out; sign releases with your own key)")
+    int8 = [p.name for p in sorted(export_dir.iterdir()) if p.suffix in (".onnx", ".tflite") and "-int8" in p.stem]
+    built = build_bundle(export_dir, dirs.bundle, key, models=int8, data_dir=data_dir, n_golden=options.golden, profile=options.profile, warn=log)
+    log(f"bundle {built.version}: {built.size_bytes / 1e6:.2f} MB, {len(int8)} model file(s), signed by key {built.key_id}")
+    targets, skipped = _available_targets(options.targets, log)
+    public = load_private_key(key).public_key()  # verified against the signer's key, as its gateways will
+    with open_bundle(dirs.bundle, keys={key_id(public): public}) as opened:
+        first = opened.model_files()[0][1]
+        beats = select_beats(first, load_runtime(first).metadata, "DS2", options.subset, data_dir)
+        result, runs = validate_bundle(opened, beats, targets, profile=options.profile, log=log)
+    result["skipped_targets"] = skipped
+    write_bundle_validation(dirs.validation, result, runs, beats)
+    log(f"validation: {'passed' if result['passed'] else 'FAILED: ' + '; '.join(result['failures'])} ({dirs.validation / 'report.md'})")
+    return result

@@ -211,6 +211,37 @@ def _efficiency(rows: list[dict], latency_note: str | None) -> list[Block]:
     return blocks
 
 
+def _gateway(validation: dict) -> list[Block]:
+    """The bundle a gateway would receive and how its models ran on each target (a validation's JSON)."""
+    b = validation["bundle"]
+    req = b.get("requires") or {}
+    prof = req.get("profile")
+    header = ["model", "target", "verdict", "max |logit - host|", "classes as host", "macro-F1 (N,S,V,F)", "peak MB", "ms / beat"]
+    table = []
+    for v in validation["validations"]:
+        name = v["model"].rsplit("/", 1)[-1]
+        for e in v["targets"]:
+            c = e.get("comparison")
+            table.append(
+                [
+                    name, e["target"], "reference" if c is None else ("pass" if c["passed"] else "FAIL"),
+                    DASH if c is None else ("identical" if c["identical"] else f"{c['max_abs_logit_diff']:.3g}"),
+                    DASH if c is None else f"{c['classes_equal']} / {v['beats']}",
+                    f"{headline(e['metrics'])['macro_f1_4']:.4f}", f"{e['check']['peak_rss_bytes'] / 2**20:.0f}", f"{e['check']['ms_per_beat']:.2f}",
+                ]
+            )  # fmt: skip
+    first = validation["validations"][0] if validation["validations"] else {}
+    text = (
+        f"Bundle {b['version']} ({Path(b['path']).name}): {b['signature']}; "
+        + (f"declared for {prof['board']} ({prof['budget_mb']} MB for the gateway). " if prof else "no device profile declared. ")
+        + f"Validated on {first.get('subset') or 'all beats of ' + str(first.get('set'))}: "
+        + ("**every check passed**." if validation["passed"] else "**failed**: " + "; ".join(validation["failures"]))
+        + "".join(f" Skipped {s}." for s in validation.get("skipped_targets", []))
+        + " Emulated targets check outputs and memory (qemu's code cache included), not a Pi's speed."
+    )
+    return [Heading("On the gateway: signed bundle, validated on targets"), Para(text), Table(header, table)]
+
+
 def _run_section(run: Run, prefix: str) -> list[Block]:
     m = run.metrics
     classes = m["classes"]
@@ -310,7 +341,9 @@ def report_title(runs: list[Run]) -> str:
     return f"{name}{on}" if len(runs) == 1 else f"{name}: {len(runs)} models{on}"
 
 
-def write_report(entries: list[Path], out_dir: Path, *, latency: bool = False, threads: int = 1, calls: int = 300, html: bool = False) -> Path:
+def write_report(
+    entries: list[Path], out_dir: Path, *, latency: bool = False, threads: int = 1, calls: int = 300, html: bool = False, validation: dict | None = None
+) -> Path:
     """Write ``report.md`` (+ its PNGs) into ``out_dir``; returns its path.
 
     With several entries, a comparison comes first (deltas against the first entry), then size,
@@ -337,6 +370,8 @@ def write_report(entries: list[Path], out_dir: Path, *, latency: bool = False, t
         blocks += _efficiency(rows, note)
         summary = {"baseline": runs[0].label, "latency_note": note, "machine": machine_info(), "models": rows}
         jsonio.write_json(out_dir / COMPARISON, summary)
+    if validation is not None:
+        blocks += _gateway(validation)
     for i, run in enumerate(runs, 1):
         blocks += _run_section(run, f"run{i}")
     title = report_title(runs)

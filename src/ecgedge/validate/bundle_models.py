@@ -75,12 +75,12 @@ def public_keys(path: Path | None, bundle: Path) -> dict[str, object]:
 
 
 @contextmanager
-def open_bundle(path: Path, public_key: Path | None) -> Iterator[OpenedBundle]:
-    """Verify and extract ``path`` into a temporary directory that lives as long as the block."""
+def open_bundle(path: Path, public_key: Path | None = None, keys: dict[str, object] | None = None) -> Iterator[OpenedBundle]:
+    """Verify (against ``keys``, or the key(s) at ``public_key``) and extract ``path`` into a temporary directory that lives as long as the block."""
     from ecgedge.firmware_host.bundle_verify import verify_bundle
 
     path = Path(path).expanduser()
-    keys = public_keys(public_key, path)
+    keys = keys or public_keys(public_key, path)
     with tempfile.TemporaryDirectory(prefix="ecgedge-bundle-") as tmp:
         verified = verify_bundle(path, keys, extract_to=Path(tmp))
         yield OpenedBundle(path, verified.manifest, verified.key_id, Path(tmp))
