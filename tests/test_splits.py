@@ -76,3 +76,13 @@ def test_validation_fold_out_of_range_is_refused(index):
         make_split("inter-patient", index.records, index.labels, val_fold=VALIDATION_FOLDS)
     with pytest.raises(EcgEdgeError, match="inter-patient split only"):
         make_split("intra-patient", index.records, index.labels, val_fold=1)
+
+
+def test_a_training_config_names_its_validation_fold():
+    from ecgedge.train.config import train_preset
+
+    assert train_preset("quick", val_fold=3).val_fold == 3 and train_preset("quick").val_fold == 0
+    with pytest.raises(EcgEdgeError, match="--val-fold must be in 0..4"):
+        train_preset("quick", val_fold=5)
+    with pytest.raises(EcgEdgeError, match="needs the inter-patient split"):
+        train_preset("quick", split="intra-patient", val_fold=2)
