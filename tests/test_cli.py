@@ -3,7 +3,7 @@ import pytest
 from conftest import run_cli
 from ecgedge import __version__
 
-COMMANDS = [[], ["data"], ["data", "download"], ["data", "verify"], ["data", "summary"], ["data", "prepare"], ["data", "look"]]
+COMMANDS = [[], ["data"], ["data", "download"], ["data", "verify"], ["data", "summary"], ["data", "prepare"], ["data", "look"], ["validate"], ["deploy"]]
 
 
 def test_version():

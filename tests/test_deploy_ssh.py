@@ -1,9 +1,7 @@
 """`ecgedge deploy` against a real OpenSSH server on loopback, started here with its own keys.
 
-The module fixture runs ``sshd -D -f CONFIG`` on a free port of 127.0.0.1 with a host key, a user
-key and an ``authorized_keys`` made in a temporary directory (root logins by key only, as CI runs
-as root); the client checks the host key against a known_hosts file written from it. The "gateway
-service" is a stand-in shell script (there is no systemd here): ``restart`` records which version
+The server is :mod:`ssh_fixtures`' (its own host and user keys, root logins by key only, the host
+key checked against a known_hosts file written from it). The "gateway service" is a stand-in shell script (there is no systemd here): ``restart`` records which version
 ``current`` points at, ``health`` fails for versions listed in a ``broken`` file. The gateway side
 runs as on a real gateway: ``python -m ecgedge.firmware_host`` started by the SSH session.
 
@@ -12,13 +10,9 @@ Every refusal must leave the gateway directory exactly as it was (compared file 
 
 from __future__ import annotations
 
-import getpass
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,14 +22,12 @@ pytest.importorskip("cryptography")
 
 from conftest import run_cli  # noqa: E402
 from deploy_fixtures import export_dir, gateway_root, keys, rewrite_bundle, snapshot  # noqa: E402,F401 (fixtures)
+from ssh_fixtures import sshd  # noqa: E402,F401 (a fixture)
 from ecgedge.deploy import rollout  # noqa: E402
 from ecgedge.deploy.bundle import build_bundle, pack_bundle, stage_bundle  # noqa: E402
-from ecgedge.deploy.targets import GatewayRefused, parse_target  # noqa: E402
+from ecgedge.deploy.targets import GatewayRefused  # noqa: E402
 from ecgedge.errors import EcgEdgeError  # noqa: E402
 from ecgedge.firmware_host.install import install  # noqa: E402
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 SERVICE = """#!/bin/sh
 # stand-in for `systemctl restart` / `systemctl is-active` of the gateway service
@@ -66,67 +58,6 @@ while True:
             break
         os.write(1, data)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Sshd:
-    def __init__(self, directory: Path, port: int, user: str, identity: Path, known_hosts: Path):
-        self.directory, self.port, self.user, self.identity, self.known_hosts = directory, port, user, identity, known_hosts
-
-    def url(self, root: Path) -> str:
-        return f"ssh://{self.user}@127.0.0.1:{self.port}{root}"
-
-    def target(self, root: Path, **options):
-        return parse_target(self.url(root), identity=self.identity, known_hosts=self.known_hosts, remote_python=REMOTE_PYTHON, **options)
-
-    def cli_args(self, root: Path) -> list[str]:
-        return ["--target", self.url(root), "--identity", str(self.identity), "--known-hosts", str(self.known_hosts), "--remote-python", REMOTE_PYTHON]
-
-
-#: the target's Python: this interpreter with this checkout's sources (a gateway has `pip install ecgedge[gateway]`)
-REMOTE_PYTHON = f"env PYTHONPATH={SRC} {sys.executable}"
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    if not Path(SSHD).is_file() or not shutil.which("ssh") or not shutil.which("ssh-keygen"):
-        pytest.skip("OpenSSH server or client not installed (apt-get install openssh-server openssh-client); the loopback deploy tests need both")
-    d = tmp_path_factory.mktemp("sshd")
-    for name in ("host_key", "user_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
-    shutil.copy(d / "user_key.pub", d / "authorized_keys")
-    port, user = _free_port(), getpass.getuser()
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {d / 'authorized_keys'}\nAllowUsers {user}\nPermitRootLogin prohibit-password\n"
-        "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-        "StrictModes no\nMaxStartups 100\nLogLevel ERROR\n"  # StrictModes: the keys live under a world-writable /tmp
-    )
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory (Debian's service makes it)
-    check = subprocess.run([SSHD, "-t", "-f", str(d / "sshd_config")], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    log = open(d / "sshd.log", "wb")
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stdout=log, stderr=subprocess.STDOUT)
-    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {(d / 'host_key.pub').read_text()}")
-    server = Sshd(d, port, user, d / "user_key", d / "known_hosts")
-    probe = ["ssh", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={d / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
-             "-i", str(d / "user_key"), "-p", str(port), f"{user}@127.0.0.1", "true"]  # fmt: skip
-    deadline = time.monotonic() + 20
-    while subprocess.run(probe, capture_output=True).returncode != 0:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.terminate()
-            pytest.fail(f"sshd did not accept a login: {(d / 'sshd.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    yield server
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
 
 
 @pytest.fixture(scope="module")

@@ -144,6 +144,20 @@ def test_target_names():
             parse_target(bad)
     with pytest.raises(EcgEdgeError, match="twice"):
         parse_targets("host,host")
+    # one parser for validating and deploying: a gateway directory only where deploying asks for one
+    ts = parse_targets("host, ssh://pi@gateway:2222/opt/ecgedge/ ,local:/tmp/gw")
+    assert [t.describe() for t in ts] == ["host", "ssh://pi@gateway:2222/opt/ecgedge", "local:/tmp/gw"]
+    assert [t.kind for t in ts] == ["host", "ssh", "local"] and [t.root for t in ts] == [None, "/opt/ecgedge", "/tmp/gw"]
+    assert parse_target("ssh://pi@gateway").root is None and parse_target("ssh://pi@gateway", remote_python="py3 -X utf8").python == ["py3", "-X", "utf8"]
+    for bad, options, match in [
+        ("ssh://pi@gateway", {"gateway": True}, "names no gateway directory"),
+        ("host", {"gateway": True}, "names no gateway directory"),
+        ("host", {"ssh_options": ["Port=2222"]}, "apply to ssh:// targets only"),
+        ("host,qemu-aarch64:cortex-a72", {"remote_python": "python3"}, "applies to ssh:// and local: targets only"),
+        ("ssh://pi@gateway:22x/opt", {}, "port is not a number"),
+    ]:
+        with pytest.raises(EcgEdgeError, match=match):
+            parse_targets(bad, **options)
 
 
 def test_emulated_targets_need_root_and_qemu_and_say_so(monkeypatch):
@@ -197,7 +211,7 @@ def test_chroot_commands_always_set_the_cpu(tmp_path):
 
 
 def test_validate_on_the_host_scores_like_evaluate(tiny_int8, mitdb_dir, tmp_path):
-    from ecgedge.deploy.targets.host import HostTarget
+    from ecgedge.deploy.targets.local import LocalTarget
     from ecgedge.evaluate import aami_metrics
     from ecgedge.firmware_host.runtime import load_runtime
     from ecgedge.validate.on_target import select_beats, validate_on_targets
@@ -210,7 +224,7 @@ def test_validate_on_the_host_scores_like_evaluate(tiny_int8, mitdb_dir, tmp_pat
     beats = select_beats(model, md, "DS2", 40, mitdb_dir)
     assert len(beats.labels) == 40 and beats.set_size == len(full.labels) and "stratified" in beats.subset
     assert set(beats.index) <= set(full.index.tolist())
-    result, runs = validate_on_targets(model, beats, [HostTarget()], md)
+    result, runs = validate_on_targets(model, beats, [LocalTarget()], md)
     assert result["passed"] and [e["target"] for e in result["targets"]] == ["host"]
     host = result["targets"][0]
     pos = np.searchsorted(full.index, beats.index)
@@ -227,7 +241,7 @@ def test_validate_on_the_host_scores_like_evaluate(tiny_int8, mitdb_dir, tmp_pat
 
 def test_a_model_that_does_not_fit_the_profile_is_refused(tiny_int8, mitdb_dir, monkeypatch):
     from ecgedge.deploy.targets import profiles
-    from ecgedge.deploy.targets.host import HostTarget
+    from ecgedge.deploy.targets.local import LocalTarget
     from ecgedge.firmware_host.runtime import load_runtime
     from ecgedge.validate.on_target import select_beats, validate_on_targets
 
@@ -235,10 +249,10 @@ def test_a_model_that_does_not_fit_the_profile_is_refused(tiny_int8, mitdb_dir, 
     md = load_runtime(model).metadata
     beats = select_beats(model, md, "DS2", 10, mitdb_dir)
     monkeypatch.setitem(profiles.PROFILES, "tiny-board", profiles.DeviceProfile("tiny-board", "a board with 200 MB", "cortex-a53", 200))
-    result, _ = validate_on_targets(model, beats, [HostTarget()], md, profile="tiny-board")
+    result, _ = validate_on_targets(model, beats, [LocalTarget()], md, profile="tiny-board")
     assert not result["passed"] and not result["profile"]["fits"] and result["profile"]["budget_mb"] == 8
     assert result["failures"] == [f"{model.name} peaks at {result['profile']['peak_mb']:.0f} MB on host; the tiny-board profile (a board with 200 MB, 200 MB) leaves 8 MB"]
-    result, _ = validate_on_targets(model, beats, [HostTarget()], md, profile="pi5")
+    result, _ = validate_on_targets(model, beats, [LocalTarget()], md, profile="pi5")
     assert result["passed"] and result["profile"]["fits"]
 
 

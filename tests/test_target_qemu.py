@@ -43,7 +43,7 @@ def test_the_target_runs_this_checkout_with_the_slim_gateway_install(emulated_ta
     names = {p.split("==")[0].split(" @ ")[0].lower() for p in state["packages"]}
     assert {"numpy", "scipy", "onnxruntime", "ai-edge-litert", "ecgedge"} <= names
     assert not names & {"wfdb", "pandas", "matplotlib", "typer", "rich", "torch", "requests", "soundfile"}
-    res = emulated_target.run([emulated_target.python, "-c", "import platform, os; print(platform.machine(), os.environ['QEMU_CPU'])"])
+    res = emulated_target.run([*emulated_target.python, "-c", "import platform, os; print(platform.machine(), os.environ['QEMU_CPU'])"])
     assert res.returncode == 0 and res.stdout.split() == ["aarch64", CPU], res.stderr
     res = emulated_target.run(["ecgedge", "--version"])  # the host command line is not there: one line says so
     assert res.returncode == 2 and "pip install 'ecgedge[cli]'" in res.stderr and "Traceback" not in res.stderr
@@ -54,7 +54,7 @@ def test_the_runtimes_see_the_emulated_pis_cpu(emulated_target, tiny_int8):
     with emulated_target.workdir() as wd:
         emulated_target.put(tiny_int8["tflite"], f"{wd}/m.tflite")
         code = f"from ai_edge_litert.interpreter import Interpreter; Interpreter(model_path='{wd}/m.tflite').allocate_tensors()"
-        res = emulated_target.run([emulated_target.python, "-c", code])
+        res = emulated_target.run([*emulated_target.python, "-c", code])
     assert res.returncode == 0, res.stderr
     assert "XNNPACK delegate" in res.stderr and "Error in cpuinfo" not in res.stderr, res.stderr
 

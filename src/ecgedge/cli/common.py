@@ -16,6 +16,12 @@ DataDirOption = typer.Option(
     show_default=False,
 )
 
+# how to reach a target (ecgedge deploy and ecgedge validate): ecgedge.deploy.targets.spec.Access
+IdentityOption = typer.Option(None, "--identity", help="SSH private key for the login to ssh:// targets (default: ssh's own choice).")
+KnownHostsOption = typer.Option(None, "--known-hosts", help="known_hosts file holding the ssh:// target's host key (default: ssh's).")
+SshOptionsOption = typer.Option(None, "--ssh-option", help="Extra `ssh -o KEY=VALUE` for ssh:// targets (repeatable).")
+RemotePythonOption = typer.Option(None, "--remote-python", help="Python on ssh:// and local: targets that has ecgedge\\[gateway] (default: python3; local: this one).")
+
 
 def user_errors(func):
     """Print an EcgEdgeError, or a full disk / read-only folder, as one line on stderr and exit 2, with no traceback."""

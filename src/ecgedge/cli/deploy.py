@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ecgedge import jsonio
-from ecgedge.cli.common import user_errors
+from ecgedge.cli.common import IdentityOption, KnownHostsOption, RemotePythonOption, SshOptionsOption, user_errors
 
 keys_app = typer.Typer(help="Ed25519 keys that sign model bundles.", no_args_is_help=True)
 
@@ -67,13 +67,13 @@ def bundle(
 @user_errors
 def deploy(
     bundle_file: Path = typer.Argument(None, metavar="[BUNDLE]", help="The bundle to deploy (not with --rollback / --status)."),
-    target: str = typer.Option(..., "--target", help="ssh://[USER@]HOST[:PORT]/DIR (a gateway) or local:DIR."),
+    target: str = typer.Option(..., "--target", help="ssh://[USER@]HOST[:PORT]/DIR (a gateway) or local:DIR (a gateway directory here)."),
     rollback: bool = typer.Option(False, "--rollback", help="Make the previous version current again."),
     status: bool = typer.Option(False, "--status", help="Show what is installed and current."),
-    identity: Path = typer.Option(None, "--identity", help="SSH private key for the login (default: ssh's own choice)."),
-    known_hosts: Path = typer.Option(None, "--known-hosts", help="known_hosts file holding the gateway's host key (default: ssh's)."),
-    ssh_options: list[str] = typer.Option(None, "--ssh-option", help="Extra `ssh -o KEY=VALUE` (repeatable)."),
-    remote_python: str = typer.Option(None, "--remote-python", help="Python on the target that has ecgedge[gateway] (default: python3; local: this one)."),
+    identity: Path = IdentityOption,
+    known_hosts: Path = KnownHostsOption,
+    ssh_options: list[str] = SshOptionsOption,
+    remote_python: str = RemotePythonOption,
     unit: str = typer.Option("ecgedge-gateway.service", "--unit", help="systemd unit of the gateway service."),
     restart_cmd: str = typer.Option("sudo -n systemctl restart {unit}", "--restart-cmd", help="Shell command on the target that restarts the service ({unit}, {root}, {version} filled in)."),
     health_cmd: str = typer.Option("systemctl is-active --quiet {unit}", "--health-cmd", help="Shell command on the target that exits 0 when the service is healthy."),
@@ -87,7 +87,7 @@ def deploy(
 
     if sum([bundle_file is not None, rollback, status]) != 1:
         raise EcgEdgeError("give exactly one of BUNDLE, --rollback or --status.")
-    tgt = parse_target(target, identity=identity, known_hosts=known_hosts, ssh_options=ssh_options or None, remote_python=remote_python)
+    tgt = parse_target(target, gateway=True, identity=identity, known_hosts=known_hosts, ssh_options=ssh_options, remote_python=remote_python)
     service = rollout.Service(unit=unit, restart=restart_cmd, health=health_cmd, health_timeout_s=health_timeout)
     log = None if as_json else _stderr
     if status:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from ecgedge.cli.common import user_errors
+from ecgedge.cli.common import IdentityOption, KnownHostsOption, RemotePythonOption, SshOptionsOption, user_errors
 
 target_app = typer.Typer(help="Emulated Raspberry-Pi-class targets (qemu-user, arm64 Debian bookworm; root).", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def build(
 
 def validate(
     model: Path = typer.Argument(..., help="An exported .onnx or .tflite file (with its .sha256 sidecar), or a bundle from `ecgedge bundle`."),
-    target: str = typer.Option("host", "--target", help="Comma-separated: host, qemu-aarch64:cortex-a53|cortex-a72|cortex-a76. The host always runs, as the reference."),
+    target: str = typer.Option("host", "--target", help="Comma-separated: host, qemu-aarch64:cortex-a53|cortex-a72|cortex-a76, ssh://[USER@]HOST[:PORT] (a Pi over SSH), local:DIR. The host always runs, as the reference."),
     set_name: str = typer.Option("DS2", "--set", help="Set of the model's split: DS2 | val | DS1 (inter-patient)."),
     subset: int = typer.Option(None, "--subset", help="Check N beats of the set, stratified by class (deterministic) instead of all."),
     profile: str = typer.Option(None, "--profile", help="Refuse the model when its measured peak memory exceeds this device's budget: pi-zero-2w, pi3, pi4, pi5 (default for a bundle: the profile it declares)."),
@@ -42,18 +42,23 @@ def validate(
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the model was trained on)."),
     output: Path = typer.Option(None, "-o", "--output", help="Directory for validation.json, predictions.npz and report.md."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+    identity: Path = IdentityOption,
+    known_hosts: Path = KnownHostsOption,
+    ssh_options: list[str] = SshOptionsOption,
+    remote_python: str = RemotePythonOption,
 ) -> None:
     """Run the gateway runtime on each target over the same preprocessed beats and compare with the host.
 
     A bundle is first verified as a gateway verifies it (signature, checksums), then each of its
     models is validated. Exit 0 when every target matches the host (and the model fits the
     profile), 1 when a check fails."""
-    if not _validate(model, target, set_name, subset, profile, public_key, bundle_models, data_dir, output, as_json):
+    access = dict(identity=identity, known_hosts=known_hosts, ssh_options=ssh_options, remote_python=remote_python)
+    if not _validate(model, target, set_name, subset, profile, public_key, bundle_models, data_dir, output, as_json, access):
         raise typer.Exit(1)
 
 
 @user_errors
-def _validate(model, target, set_name, subset, profile, public_key, bundle_models, data_dir, output, as_json) -> bool:
+def _validate(model, target, set_name, subset, profile, public_key, bundle_models, data_dir, output, as_json, access) -> bool:
     import sys
 
     from ecgedge import jsonio
@@ -63,7 +68,7 @@ def _validate(model, target, set_name, subset, profile, public_key, bundle_model
     from ecgedge.preflight import check_output_dir
     from ecgedge.validate.bundle_models import is_bundle
 
-    targets = parse_targets(target)
+    targets = parse_targets(target, **access)
     for t in targets:
         t.preflight()
     if profile:

@@ -1,6 +1,6 @@
 """Validate an exported model on targets: the same beats through the gateway runtime on each, compared with the host.
 
-    result = validate_on_targets(model, beats, [HostTarget(), QemuTarget("cortex-a72")])
+    result = validate_on_targets(model, beats, parse_targets("host,qemu-aarch64:cortex-a72"))
 
 The beats are prepared once on the host (:func:`select_beats`: the model's own preprocessing and
 split, rebuilt from its metadata), so a target differs from the host only in the runtime build
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgedge.deploy.targets.execution import Log, Target, run_module
+from ecgedge.deploy.targets import Log, Target, run_module
 from ecgedge.errors import EcgEdgeError
 
 __all__ = ["TOLERANCES", "Beats", "TargetRun", "stratified_subset", "select_beats", "run_on_target", "compare", "validate_on_targets"]
@@ -161,7 +161,7 @@ def run_on_target(target: Target, model: Path, inputs: Path, batch: int = 64, ti
         target.get(f"{wd}/outputs.npz", local)
         with np.load(local, allow_pickle=False) as out:
             logits, report = np.asarray(out["logits"], np.float32), json.loads(str(out["report"]))
-    return TargetRun(target.describe(), logits, report, round(wall, 2))
+    return TargetRun(target.facts(), logits, report, round(wall, 2))
 
 
 def compare(reference: TargetRun, run: TargetRun, tol: Tolerance) -> dict:
@@ -204,7 +204,7 @@ def validate_on_targets(
 ) -> tuple[dict, dict[str, TargetRun]]:
     """(the validation result, each target's run); the host runs first as the reference."""
     from ecgedge.atomic import sha256_file
-    from ecgedge.deploy.targets.host import HostTarget
+    from ecgedge.deploy.targets.local import LocalTarget
     from ecgedge.deploy.targets.profiles import get_profile, memory_fit
     from ecgedge.evaluate import aami_metrics
     from ecgedge.validate.scoring import model_file_fields
@@ -214,7 +214,7 @@ def validate_on_targets(
     model = Path(model)
     fmt = metadata.get("format", model.suffix.lstrip("."))
     tol = tolerance(fmt, str(metadata.get("precision", "fp32")))
-    order = [t for t in targets if t.name == "host"] or [HostTarget()]
+    order = [t for t in targets if t.name == "host"] or [LocalTarget()]
     order += [t for t in targets if t.name != "host"]
     runs: dict[str, TargetRun] = {}
     entries = []

@@ -93,7 +93,7 @@ def _runtime(e: dict) -> str:
 def _cpu(e: dict) -> str:
     if e.get("emulated"):
         return f"{e['cpu']} (qemu-user; {e.get('board', '')})"
-    return f"{e.get('cpu') or '?'} ({e.get('machine', '')})"
+    return f"{e.get('cpu') or '?'} ({'; '.join(x for x in (e.get('machine'), e.get('board')) if x)})"  # a real Pi names its board
 
 
 def _verdict(e: dict) -> str:
@@ -146,11 +146,15 @@ def markdown(result: dict) -> str:
     host_ms = entries[0]["check"]["ms_per_beat"]
     row("inference (ms / beat)", [f"{e['check']['ms_per_beat']:.2f}" + (f" ({e['check']['ms_per_beat'] / host_ms:.0f}x)" if i and host_ms else "") for i, e in enumerate(entries)])
     row("whole run on the target (s)", [f"{e['wall_s']:.1f}" for e in entries])
-    lines += [
-        "",
+    emulated = (
         "Emulated targets check behaviour, not a Pi's speed: qemu-user translates every instruction (the factor beside "
         "the time is against the host), and their peak memory includes qemu's translated-code cache (an upper bound of a "
-        "Pi's). AAMI figures come from each target's own predictions"
+        "Pi's). "
+    )
+    lines += [
+        "",
+        (emulated if any(e.get("emulated") for e in entries) else "")
+        + "AAMI figures come from each target's own predictions"
         + (" on a class-balanced subset, not comparable with full-set figures." if result["subset"] else "."),
     ]
     fit = result.get("profile")

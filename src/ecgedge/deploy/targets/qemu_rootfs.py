@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecgedge.deploy.targets.execution import Log
+from ecgedge.deploy.targets.base import Log
 from ecgedge.errors import EcgEdgeError
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""``ssh://[USER@]HOST[:PORT]/DIR``: a gateway reached with the system's OpenSSH client.
+"""``ssh://[USER@]HOST[:PORT][/DIR]``: a machine (a gateway at ``DIR``) reached with the system's OpenSSH client.
 
 Why the ``ssh`` program rather than paramiko or asyncssh: it is what operators already use and
 debug with, so the user's ``~/.ssh/config`` (aliases, ``ProxyJump``, per-host keys), agent and
@@ -8,32 +8,39 @@ prompt: an unknown host key fails instead of being trusted) and keepalives, so a
 the command instead of hanging it. Files travel as ``ssh HOST 'cat > FILE'`` with the local file
 on stdin, which needs nothing on the gateway beyond a POSIX shell (no sftp subsystem).
 
-Each call is a fresh connection (no ControlMaster): a deploy makes about six, and a dropped one
-never takes a shared master connection down with it.
+Each call is a fresh connection (no ControlMaster): a deploy makes about six, a validation about
+ten, and a dropped one never takes a shared master connection down with it. ``DIR`` (the gateway
+directory) is what deploying needs; validating runs in a temporary directory and needs none.
 """
 
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from ecgedge.deploy.targets.base import Target, last_line, run_process
 from ecgedge.errors import EcgEdgeError
 
+USAGE = "expected ssh://[USER@]HOST[:PORT]/ABSOLUTE/DIR, e.g. ssh://pi@gateway.local/opt/ecgedge."
 SSH_FAILED = 255  # ssh's own exit status: no connection, authentication or host-key failure
 DEFAULT_PYTHON = "python3"
 
 
 class SshTarget(Target):
-    def __init__(self, host: str, root: str, *, user: str | None = None, port: int | None = None, identity: Path | None = None,
+    kind = "ssh"
+
+    def __init__(self, host: str, root: str | None = None, *, user: str | None = None, port: int | None = None, identity: Path | None = None,
                  known_hosts: Path | None = None, options: list[str] | None = None, python: str | None = None):  # fmt: skip
         if not host or host.startswith("-"):
             raise EcgEdgeError(f"ssh target host {host!r} is not a host name.")
         if user is not None and (not user or user.startswith("-")):
             raise EcgEdgeError(f"ssh target user {user!r} is not a user name.")
-        super().__init__(root, shlex.split(python or DEFAULT_PYTHON))
         self.host, self.user, self.port = host, user, port
+        root = str(PurePosixPath(root)) if root else None
+        who = f"{user}@" if user else ""
+        bracketed = f"[{host}]" if ":" in host else host
+        super().__init__(f"ssh://{who}{bracketed}{f':{port}' if port else ''}{root or ''}", shlex.split(python or DEFAULT_PYTHON), root)
         self.identity = Path(identity).expanduser() if identity else None
         if self.identity and not self.identity.is_file():
             raise EcgEdgeError(f"--identity {self.identity}: no such file; give the private key that may log in to {host}.")
@@ -52,14 +59,10 @@ class SshTarget(Target):
             port = parts.port
         except ValueError:
             raise EcgEdgeError(f"{url}: the port is not a number in 1..65535.") from None
-        if not parts.hostname or not parts.path or parts.query or parts.fragment:
-            raise EcgEdgeError(f"{url}: expected ssh://[USER@]HOST[:PORT]/ABSOLUTE/DIR, e.g. ssh://pi@gateway.local/opt/ecgedge.")
-        return cls(parts.hostname, unquote(parts.path), user=unquote(parts.username) if parts.username else None, port=port, **kwargs)
-
-    def describe(self) -> str:
-        who = f"{self.user}@" if self.user else ""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ssh://{who}{host}{f':{self.port}' if self.port else ''}{self.root}"
+        if not parts.hostname or parts.query or parts.fragment:
+            raise EcgEdgeError(f"{url}: {USAGE}")
+        root = unquote(parts.path) if parts.path not in ("", "/") else None
+        return cls(parts.hostname, root, user=unquote(parts.username) if parts.username else None, port=port, **kwargs)
 
     def ssh_argv(self, command: str) -> list[str]:
         argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]
@@ -75,10 +78,12 @@ class SshTarget(Target):
             argv += ["-l", self.user]
         return [*argv, "--", self.host, command]  # "--": a host name can never be read as an option
 
-    def _sh(self, command, *, stdin=None, timeout=None):
+    def _sh(self, command, *, stdin=None, stdout=None, timeout=None):
         try:
-            return run_process(self.ssh_argv(command), stdin, timeout)
-        except FileNotFoundError:
+            return run_process(self.ssh_argv(command), stdin, timeout, stdout)
+        except FileNotFoundError as exc:
+            if exc.filename != "ssh":
+                raise
             raise EcgEdgeError("the OpenSSH client `ssh` is not installed on this machine (apt-get install openssh-client).") from None
 
     def _connection_problem(self, res):
@@ -90,4 +95,4 @@ class SshTarget(Target):
             hint = " Add the gateway's host key to known_hosts first (ssh to it once, or --known-hosts FILE)."
         elif "Permission denied" in err:
             hint = " Give a key that may log in (--identity KEY, or ssh-agent)."
-        return f"ssh to {self.describe()} failed: {err or 'exit 255'}.{hint}"
+        return f"ssh to {self.describe()} failed: {(err or 'exit 255').rstrip('.')}.{hint}"
