@@ -74,9 +74,16 @@ def deploy(
     known_hosts: Path = KnownHostsOption,
     ssh_options: list[str] = SshOptionsOption,
     remote_python: str = RemotePythonOption,
-    unit: str = typer.Option("ecgedge-gateway.service", "--unit", help="systemd unit of the gateway service."),
-    restart_cmd: str = typer.Option("sudo -n systemctl restart {unit}", "--restart-cmd", help="Shell command on the target that restarts the service ({unit}, {root}, {version} filled in)."),
-    health_cmd: str = typer.Option("systemctl is-active --quiet {unit}", "--health-cmd", help="Shell command on the target that exits 0 when the service is healthy."),
+    unit: str = typer.Option("ecgedge-gateway.service", "--unit", help="systemd unit of the gateway service (`python -m ecgedge.firmware_host unit` writes it)."),
+    restart_cmd: str = typer.Option(
+        None, "--restart-cmd", help="Shell command on the target that restarts the service ({unit}, {root}, {version}, {python} filled in; default: sudo -n systemctl restart {unit})."
+    ),
+    health_cmd: str = typer.Option(
+        None,
+        "--health-cmd",
+        help="Shell command on the target that exits 0 when the service is healthy (default: {python} -m ecgedge.firmware_host health --root {root} --version {version}: "
+        "passes once the restarted service runs the new version).",
+    ),
     health_timeout: float = typer.Option(30.0, "--health-timeout", help="Seconds the health check may take to pass before the deploy is rolled back."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -88,7 +95,8 @@ def deploy(
     if sum([bundle_file is not None, rollback, status]) != 1:
         raise EcgEdgeError("give exactly one of BUNDLE, --rollback or --status.")
     tgt = parse_target(target, gateway=True, identity=identity, known_hosts=known_hosts, ssh_options=ssh_options, remote_python=remote_python)
-    service = rollout.Service(unit=unit, restart=restart_cmd, health=health_cmd, health_timeout_s=health_timeout)
+    commands = {k: v for k, v in (("restart", restart_cmd), ("health", health_cmd)) if v is not None}
+    service = rollout.Service(unit=unit, health_timeout_s=health_timeout, **commands)
     log = None if as_json else _stderr
     if status:
         result = rollout.status(tgt)

@@ -19,6 +19,7 @@ bundle, an interrupted upload, a failed self-test) leaves the running version un
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 from collections.abc import Callable
@@ -29,29 +30,35 @@ from ecgedge.atomic import sha256_file
 from ecgedge.deploy.targets import GatewayRefused, Target, last_line
 from ecgedge.errors import EcgEdgeError
 from ecgedge.firmware_host.bundle_verify import read_manifest
+from ecgedge.firmware_host.systemd import UNIT_NAME as DEFAULT_UNIT
 
-DEFAULT_UNIT = "ecgedge-gateway.service"
+_PLACEHOLDER = re.compile(r"\{(unit|root|version|python)\}")
 
 
 @dataclass(frozen=True)
 class Service:
-    """How the gateway's service is restarted and checked; ``{unit}``, ``{root}``, ``{version}`` are filled in.
+    """How the gateway's service is restarted and checked.
 
-    The defaults drive a systemd unit (``sudo -n``: the deploy user needs a NOPASSWD sudoers rule
-    for that one command). The health check passes when the command exits 0 within
-    ``health_timeout_s`` (tried every ``health_interval_s``); ``systemctl is-active`` only says the
-    unit runs, so a service that can report which model it loaded deserves a sharper command.
+    ``{unit}``, ``{root}``, ``{version}`` (the one just switched to) and ``{python}`` (the
+    target's python, as for the gateway commands) are filled in, shell-quoted. The restart drives
+    the systemd unit of ``python -m ecgedge.firmware_host unit`` (``sudo -n``: the deploy user
+    needs a NOPASSWD sudoers rule for that one command). The health check passes when the command
+    exits 0 within ``health_timeout_s`` (tried every ``health_interval_s``); the default asks the
+    service's own health file (:mod:`ecgedge.firmware_host.health`), which passes only once the
+    restarted process has loaded *this* version and its golden vectors passed, where
+    ``systemctl is-active`` would pass as soon as any process of the unit runs.
     """
 
     unit: str = DEFAULT_UNIT
     restart: str = "sudo -n systemctl restart {unit}"
-    health: str = "systemctl is-active --quiet {unit}"
+    health: str = "{python} -m ecgedge.firmware_host health --root {root} --version {version}"
     health_timeout_s: float = 30.0
     health_interval_s: float = 2.0
 
     def command(self, template: str, target: Target, version: str | None) -> str:
         q = shlex.quote
-        return template.replace("{unit}", q(self.unit)).replace("{root}", q(target.root)).replace("{version}", q(version or ""))
+        values = {"unit": q(self.unit), "root": q(target.root), "version": q(version or ""), "python": " ".join(q(p) for p in target.python)}
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)  # one pass: a value is never re-expanded
 
 
 @dataclass

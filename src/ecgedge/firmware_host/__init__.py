@@ -20,6 +20,11 @@ the whole signal gives (tested):
 The deploy side (``python -m ecgedge.firmware_host``, see :mod:`.__main__`): :mod:`.bundle_verify`
 (signature, checksums, safe extraction), :mod:`.selftest` (golden vectors), :mod:`.install`
 (versioned directories, atomic ``current`` switch, rollback).
+
+The service that runs on the gateway (``python -m ecgedge.firmware_host serve``): :mod:`.service`
+(loads ``current`` once, checks and self-tests its model, runs the Gateway over TCP/stdin),
+:mod:`.protocol` (its newline-delimited JSON input), :mod:`.health` (its health file and the
+check ``ecgedge deploy`` runs), :mod:`.systemd` (its unit file).
 """
 
 import importlib

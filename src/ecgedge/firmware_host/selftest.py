@@ -75,8 +75,11 @@ def compare(file: str, got: np.ndarray, expected: np.ndarray, tolerance: float) 
     return Comparison(file, len(expected), diff, tolerance, mismatches, bool(within and mismatches == 0))
 
 
-def self_test(bundle_dir: Path, manifest: dict) -> list[Comparison]:
-    """Run every model of the extracted bundle in ``bundle_dir`` over the golden beats."""
+def self_test(bundle_dir: Path, manifest: dict, runtimes: dict | None = None) -> list[Comparison]:
+    """Run every model of the extracted bundle in ``bundle_dir`` over the golden beats.
+
+    ``runtimes``: already loaded runtimes by model file (the service tests the very object it serves with).
+    """
     bundle_dir = Path(bundle_dir)
     with np.load(bundle_dir / GOLDEN, allow_pickle=False) as golden:
         images = golden["images"]
@@ -87,7 +90,7 @@ def self_test(bundle_dir: Path, manifest: dict) -> list[Comparison]:
         name = m["file"]
         if name not in expected:
             raise EcgEdgeError(f"{GOLDEN} holds no host outputs for {name}; the bundle is malformed.")
-        runtime = load_runtime(bundle_dir / name)
+        runtime = (runtimes or {}).get(name) or load_runtime(bundle_dir / name)
         got = runtime.predict(images, rr if runtime.rr_features else None)
         results.append(compare(name, got, expected[name], float(m["golden_tolerance"]["max_abs_logit_diff"])))
     return results
