@@ -11,14 +11,8 @@ Pi, and ``--profile`` compares either with a board's budget
 from __future__ import annotations
 
 import json
-import os
 import platform
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
-
-from ecgedge.errors import EcgEdgeError
 
 __all__ = ["GATEWAY_BATCH", "measure_on_host", "model_needs"]
 
@@ -30,15 +24,13 @@ CHECK_MODULE = "ecgedge.firmware_host.check"
 
 def measure_on_host(model: Path, inputs: Path, batch: int = GATEWAY_BATCH) -> dict:
     """The check's report for ``model`` on ``inputs`` (npz with ``images`` [+ ``rr``]), run in a new interpreter."""
-    src = str(Path(__file__).resolve().parents[2])  # this ecgedge, also when it comes from PYTHONPATH
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
-    with tempfile.TemporaryDirectory(prefix="ecgedge-needs-") as tmp:
-        argv = [sys.executable, "-m", CHECK_MODULE, str(model), "--inputs", str(inputs), "-o", f"{tmp}/out.npz", "--batch", str(batch)]
-        res = subprocess.run(argv, capture_output=True, text=True, env=env)
-    if res.returncode != 0:
-        lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-        raise EcgEdgeError(f"measuring {Path(model).name} on the host failed: {(lines[-1] if lines else f'exit {res.returncode}').removeprefix('error: ')}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    from ecgedge.deploy.targets.base import last_line, run_module
+    from ecgedge.deploy.targets.local import LocalTarget
+
+    host = LocalTarget()
+    with host.workdir() as tmp:
+        res = run_module(host, CHECK_MODULE, [str(model), "--inputs", str(inputs), "-o", f"{tmp}/out.npz", "--batch", str(batch)])
+    return json.loads(last_line(res.stdout))
 
 
 def model_needs(model: Path, complexity: dict | None, report: dict) -> dict:

@@ -25,12 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgedge.deploy.needs import CHECK_MODULE
 from ecgedge.deploy.targets import Log, Target, run_module
 from ecgedge.errors import EcgEdgeError
 
 __all__ = ["TOLERANCES", "Beats", "TargetRun", "stratified_subset", "select_beats", "run_on_target", "compare", "validate_on_targets"]
-
-CHECK_MODULE = "ecgedge.firmware_host.check"
 
 
 @dataclass(frozen=True)
