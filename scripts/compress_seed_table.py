@@ -6,12 +6,14 @@
         --int8 'EXPORTS/s{seed}/quick-base-s{seed}-p50qat-agreement-e3-int8' --seeds 0 1 2 -o table.json
 
 ``{seed}`` is filled in per seed. Each float run and compressed run holds ``metrics_DS2.json``,
-``predictions_DS2.npz`` and ``predictions_val.npz`` (``ecgedge evaluate --split DS2|val``); each
+``predictions_DS2.npz`` and ``predictions_val.npz`` (``ecgedge evaluate --split DS2|val``; without the latter, as in a
+pipeline's runs, the validation agreement is left out); each
 int8 stem has ``.onnx`` and ``.tflite`` files scored with ``ecgedge evaluate FILE --split DS2``.
 """
 
 import argparse
 import json
+import os
 import statistics as st
 
 import numpy as np
@@ -51,14 +53,16 @@ def main() -> None:
         for fmt in ("onnx", "tflite"):
             row[f"int8_{fmt}"] = figures(f"{stem}.{fmt}.metrics.json")
             row[f"agreement_DS2_{fmt}_vs_float"] = float(np.mean(preds(f"{stem}.{fmt}.predictions_DS2.npz") == reference))
-        row["agreement_val_compressed_vs_float"] = float(np.mean(preds(f"{comp}/predictions_val.npz") == preds(f"{run}/predictions_val.npz")))
+        if os.path.isfile(f"{comp}/predictions_val.npz"):  # a pipeline's runs are scored on DS2 only
+            row["agreement_val_compressed_vs_float"] = float(np.mean(preds(f"{comp}/predictions_val.npz") == preds(f"{run}/predictions_val.npz")))
         per_seed[s] = row
     rows = list(per_seed.values())
     summary = {k: {m: mean_sd(r[k][m] for r in rows) for m in KEYS} for k in ("float", "compressed_torch", "int8_onnx", "int8_tflite")}
     for fmt in ("onnx", "tflite"):
         summary[f"delta_int8_{fmt}"] = {m: mean_sd(r[f"int8_{fmt}"][m] - r["float"][m] for r in rows) for m in KEYS}
     for k in ("agreement_DS2_onnx_vs_float", "agreement_DS2_tflite_vs_float", "agreement_val_compressed_vs_float"):
-        summary[k] = mean_sd(r[k] for r in rows)
+        if all(k in r for r in rows):
+            summary[k] = mean_sd(r[k] for r in rows)
     json.dump({"per_seed": per_seed, "summary": summary}, open(a.output, "w"), indent=1)
     print(json.dumps(summary, indent=1))
 
