@@ -40,7 +40,7 @@ def validate(
     public_key: Path = typer.Option(None, "--public-key", help="A bundle's signer: its .pub file or a directory of trusted .pub keys (required for bundles)."),
     bundle_models: list[str] = typer.Option(None, "--model", help="Model file of the bundle to validate (repeatable; default: all)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the model was trained on)."),
-    output: Path = typer.Option(None, "-o", "--output", help="Directory for validation.json, predictions.npz and report.md."),
+    output: Path = typer.Option(None, "-o", "--output", help="Directory for validation.json, report.md and the per-beat logits (.npz)."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
     identity: Path = IdentityOption,
     known_hosts: Path = KnownHostsOption,
