@@ -114,7 +114,7 @@ class Target(ABC):
         res = self.run([*self.python, "-c", probe.source()], timeout=120)
         if res.returncode != 0:
             raise module_error(self, "the machine probe", res)
-        return json.loads(last_line(res.stdout))
+        return json.loads(res.stdout.strip().splitlines()[-1])  # the whole line: last_line() shortens it for messages
 
     # ------------------------------------------------------------------ built on _sh
 
