@@ -120,19 +120,10 @@ def _validate_model(model, targets, set_name, subset, profile, data_dir, output,
 
 
 def _validate_bundle(bundle, targets, set_name, subset, profile, public_key, names, data_dir, output, log) -> dict:
-    from ecgedge.firmware_host.runtime import load_runtime
-    from ecgedge.validate.bundle_models import open_bundle, validate_bundle
-    from ecgedge.validate.on_target import select_beats, tolerance
+    from ecgedge.validate.bundle_models import validate_bundle
     from ecgedge.validate.target_report import write_bundle_validation
 
-    with open_bundle(bundle, public_key) as opened:
-        chosen = opened.model_files(names)
-        for entry, _ in chosen:
-            tolerance(entry["format"], entry["precision"])
-        log(f"{bundle.name}: bundle {opened.manifest['version']}, signature and checksums verified (key {opened.key_id})")
-        first = chosen[0][1]
-        beats = select_beats(first, load_runtime(first).metadata, set_name, subset, data_dir)  # one set of beats for every model
-        result, runs = validate_bundle(opened, beats, targets, names=names, profile=profile, log=log)
+    result, runs, beats = validate_bundle(bundle, targets, public_key=public_key, names=names, set_name=set_name, subset=subset, data_dir=data_dir, profile=profile, log=log)
     if output is not None:
         write_bundle_validation(output.expanduser(), result, runs, beats)
     return result

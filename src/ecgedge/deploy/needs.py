@@ -10,7 +10,6 @@ Pi, and ``--profile`` compares either with a board's budget
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 
@@ -24,13 +23,13 @@ CHECK_MODULE = "ecgedge.firmware_host.check"
 
 def measure_on_host(model: Path, inputs: Path, batch: int = GATEWAY_BATCH) -> dict:
     """The check's report for ``model`` on ``inputs`` (npz with ``images`` [+ ``rr``]), run in a new interpreter."""
-    from ecgedge.deploy.targets.base import run_module
+    from ecgedge.deploy.targets.base import json_answer, run_module
     from ecgedge.deploy.targets.local import LocalTarget
 
     host = LocalTarget()
     with host.workdir() as tmp:
         res = run_module(host, CHECK_MODULE, [str(model), "--inputs", str(inputs), "-o", f"{tmp}/out.npz", "--batch", str(batch)])
-    return json.loads(res.stdout.strip().splitlines()[-1])  # the whole line: last_line() shortens it for messages
+    return json_answer(res.stdout)
 
 
 def model_needs(model: Path, complexity: dict | None, report: dict) -> dict:

@@ -139,7 +139,7 @@ def _export_and_score(config: PipelineConfig, run_dir: Path, out_dir: Path, data
 
 def _available_targets(names: tuple[str, ...], log) -> tuple[list, list[str]]:
     """The targets that can run now, and why each other one is skipped (emulated Pis not built here)."""
-    from ecgedge.deploy.targets.qemu_rootfs import rootfs_dir
+    from ecgedge.deploy.targets.qemu import QemuTarget
     from ecgedge.deploy.targets.spec import parse_targets
     from ecgedge.errors import EcgEdgeError
 
@@ -147,7 +147,7 @@ def _available_targets(names: tuple[str, ...], log) -> tuple[list, list[str]]:
     for t in parse_targets(",".join(names)):
         try:
             t.preflight()
-            if t.name != "host" and not (rootfs_dir() / "root" / "usr" / "bin" / "python3").is_file():
+            if isinstance(t, QemuTarget) and not t.built:
                 raise EcgEdgeError("no emulated root file system built here (`ecgedge target build`, as root)")
         except EcgEdgeError as exc:
             skipped.append(f"{t.name}: {exc}")
@@ -161,10 +161,8 @@ def bundle_and_validate(options, dirs: PipelineDirs, export_dir: Path, data_dir:
     """Sign the int8 files of ``export_dir`` into ``dirs.bundle`` and validate that bundle; the validation's JSON."""
     from ecgedge.deploy.bundle import build_bundle
     from ecgedge.deploy.keys import generate_keys, load_private_key
-    from ecgedge.firmware_host.runtime import load_runtime
     from ecgedge.firmware_host.signing import key_id
-    from ecgedge.validate.bundle_models import open_bundle, validate_bundle
-    from ecgedge.validate.on_target import select_beats
+    from ecgedge.validate.bundle_models import validate_bundle
     from ecgedge.validate.target_report import write_bundle_validation
 
     if options.key:
@@ -179,10 +177,7 @@ def bundle_and_validate(options, dirs: PipelineDirs, export_dir: Path, data_dir:
     log(f"bundle {built.version}: {built.size_bytes / 1e6:.2f} MB, {len(int8)} model file(s), signed by key {built.key_id}")
     targets, skipped = _available_targets(options.targets, log)
     public = load_private_key(key).public_key()  # verified against the signer's key, as its gateways will
-    with open_bundle(dirs.bundle, keys={key_id(public): public}) as opened:
-        first = opened.model_files()[0][1]
-        beats = select_beats(first, load_runtime(first).metadata, "DS2", options.subset, data_dir)
-        result, runs = validate_bundle(opened, beats, targets, profile=options.profile, log=log)
+    result, runs, beats = validate_bundle(dirs.bundle, targets, keys={key_id(public): public}, subset=options.subset, data_dir=data_dir, profile=options.profile, log=log)
     result["skipped_targets"] = skipped
     write_bundle_validation(dirs.validation, result, runs, beats)
     log(f"validation: {'passed' if result['passed'] else 'FAILED: ' + '; '.join(result['failures'])} ({dirs.validation / 'report.md'})")

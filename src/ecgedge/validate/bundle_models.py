@@ -3,7 +3,7 @@
 :func:`open_bundle` verifies the bundle exactly as the gateway's installer does (Ed25519 signature
 against the given public key(s), every SHA-256, safe extraction:
 :func:`ecgedge.firmware_host.bundle_verify.verify_bundle`) into a temporary directory, so what is
-validated is byte for byte what a gateway will run. :func:`validate_bundle` then runs
+validated is byte for byte what a gateway will run. :func:`validate_bundle` does that, then runs
 :func:`~ecgedge.validate.on_target.validate_on_targets` for each chosen model file over the same
 beats, and adds what only a bundle knows:
 
@@ -98,8 +98,40 @@ def _host_metrics_check(entry: dict, result: dict) -> dict:
     return {"compared": True, "equal": same, "what": "confusion matrix of the host's predictions vs the manifest's"}
 
 
-def validate_bundle(opened: OpenedBundle, beats, targets, *, names: list[str] | None = None, profile: str | None = None, log=None) -> tuple[dict, dict]:
-    """(the result: one validation per chosen model and the verdict, {model file: its target runs})."""
+def validate_bundle(
+    path: Path,
+    targets,
+    *,
+    public_key: Path | None = None,
+    keys: dict[str, object] | None = None,
+    names: list[str] | None = None,
+    set_name: str = "DS2",
+    subset: int | None = None,
+    data_dir: Path | None = None,
+    profile: str | None = None,
+    log=None,
+):
+    """Verify and open the bundle at ``path``, then validate its models over one set of beats.
+
+    Returns (the result: one validation per chosen model and the verdict, {model file: its target
+    runs}, the beats), what ``ecgedge validate`` and the pipeline write.
+    """
+    from ecgedge.firmware_host.runtime import load_runtime
+    from ecgedge.validate.on_target import select_beats, tolerance
+
+    log = log or (lambda _m: None)
+    with open_bundle(path, public_key, keys) as opened:
+        chosen = opened.model_files(names)
+        for entry, _ in chosen:
+            tolerance(entry["format"], entry["precision"])  # before minutes of work
+        log(f"{opened.path.name}: bundle {opened.manifest['version']}, signature and checksums verified (key {opened.key_id})")
+        first = chosen[0][1]
+        beats = select_beats(first, load_runtime(first).metadata, set_name, subset, data_dir)  # one set of beats for every model
+        result, runs = _validate_models(opened, chosen, beats, targets, profile, log)
+    return result, runs, beats
+
+
+def _validate_models(opened: OpenedBundle, chosen: list[tuple[dict, Path]], beats, targets, profile: str | None, log) -> tuple[dict, dict]:
     from ecgedge.atomic import sha256_file
     from ecgedge.firmware_host.runtime import load_runtime
     from ecgedge.validate.on_target import validate_on_targets
@@ -108,7 +140,7 @@ def validate_bundle(opened: OpenedBundle, beats, targets, *, names: list[str] | 
     declared = (m.get("requires") or {}).get("profile")
     profile = profile or (declared or {}).get("name")
     validations, runs_of = [], {}
-    for entry, path in opened.model_files(names):
+    for entry, path in chosen:
         result, runs = validate_on_targets(path, beats, targets, load_runtime(path).metadata, profile=profile, log=log)
         result["model"] = f"{opened.path.name}:{entry['file']}"  # not the temporary extraction path
         result["needs"] = entry.get("needs")

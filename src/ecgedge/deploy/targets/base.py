@@ -30,7 +30,7 @@ import ecgedge.deploy.targets.probe as probe
 from ecgedge.errors import EcgEdgeError
 from ecgedge.firmware_host.install import INCOMING, PARTIAL
 
-__all__ = ["GATEWAY_MODULE", "GatewayRefused", "LocalFiles", "Log", "Target", "last_line", "run_module", "run_process"]
+__all__ = ["GATEWAY_MODULE", "GatewayRefused", "LocalFiles", "Log", "Target", "json_answer", "last_line", "run_module", "run_process"]
 
 Log = Callable[[str], None]
 
@@ -54,6 +54,12 @@ def run_process(
         res = subprocess.run(argv, stdin=fin, stdout=fout, stderr=subprocess.PIPE, timeout=timeout, env=env)
     text = res.stdout.decode(errors="replace") if res.stdout is not None else ""
     return subprocess.CompletedProcess(argv, res.returncode, text, res.stderr.decode(errors="replace"))
+
+
+def json_answer(stdout: str):
+    """The JSON object on the last line of ``stdout``, read whole (:func:`last_line` cuts lines for messages); ValueError if none."""
+    lines = stdout.strip().splitlines()
+    return json.loads(lines[-1] if lines else "")
 
 
 def last_line(text: str) -> str:
@@ -114,7 +120,7 @@ class Target(ABC):
         res = self.run([*self.python, "-c", probe.source()], timeout=120)
         if res.returncode != 0:
             raise module_error(self, "the machine probe", res)
-        return json.loads(res.stdout.strip().splitlines()[-1])  # the whole line: last_line() shortens it for messages
+        return json_answer(res.stdout)
 
     # ------------------------------------------------------------------ built on _sh
 
@@ -190,9 +196,8 @@ class Target(ABC):
     def gateway(self, *args: str, timeout: float | None = 900) -> dict:
         """Run ``python -m ecgedge.firmware_host ARGS`` on the target; its JSON answer, or EcgEdgeError."""
         res = run_module(self, GATEWAY_MODULE, args, timeout=timeout)
-        lines = res.stdout.strip().splitlines()
         try:
-            return json.loads(lines[-1] if lines else "")
+            return json_answer(res.stdout)
         except json.JSONDecodeError:
             raise EcgEdgeError(f"{self.describe()}: {GATEWAY_MODULE} {args[0]} printed no JSON answer: {last_line(res.stdout)!r}") from None
 

@@ -32,8 +32,13 @@ class QemuTarget(LocalFiles):
     def fs_root(self) -> Path:
         return rootfs.rootfs_dir() / "root"
 
+    @property
+    def built(self) -> bool:
+        """Whether its root file system exists already (else :meth:`prepare` builds it: minutes)."""
+        return rootfs.is_built(self.fs_root)
+
     def preflight(self) -> None:
-        rootfs.require_tools(build=not (self.fs_root / "usr" / "bin" / "python3").is_file())
+        rootfs.require_tools(build=not self.built)
 
     def prepare(self, log: Log | None = None) -> None:
         """Build the root file system when absent; refresh its ecgedge when this checkout changed."""
@@ -52,7 +57,7 @@ class QemuTarget(LocalFiles):
         }
 
     def _sh(self, command, *, stdin=None, stdout=None, timeout=None):
-        if not (self.fs_root / "usr" / "bin" / "python3").is_file():
+        if not self.built:
             raise EcgEdgeError(f"no emulated target at {self.fs_root}: run `ecgedge target build --cpu {self.cpu}` (as root)")
         rootfs.require_tools()
         cmd, env = rootfs.chroot_command(self.fs_root, ["/bin/sh", "-c", command], self.cpu)

@@ -394,6 +394,11 @@ def _disk_usage(path: Path) -> int:
     return total + os.lstat(path).st_blocks * 512
 
 
+def is_built(root: Path | None = None) -> bool:
+    """Whether the root file system (default: the cached one) has its Python: debootstrap finished."""
+    return ((root or rootfs_dir() / "root") / "usr" / "bin" / "python3").is_file()
+
+
 def ensure_rootfs(cpu: str = "cortex-a72", force: bool = False, log: Log | None = None) -> dict:
     """Build the target when absent (or ``force``), refresh its ecgedge when the checkout changed.
 
@@ -401,10 +406,10 @@ def ensure_rootfs(cpu: str = "cortex-a72", force: bool = False, log: Log | None 
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     check_cpu(cpu)
-    require_tools(build=force or not (rootfs_dir() / "root" / "usr" / "bin" / "python3").is_file())
+    require_tools(build=force or not is_built())
     with rootfs_lock():
         root = rootfs_dir() / "root"
-        built = force or not (root / "usr" / "bin" / "python3").is_file() or not read_state().get("python")
+        built = force or not is_built(root) or not read_state().get("python")
         if built:
             _build_rootfs(cpu, log)
         state = read_state()
