@@ -344,6 +344,32 @@ def test_distillation_loss_is_the_teachers_disagreement(tiny_run):
         DistillConfig(views="both")
 
 
+def test_mixed_views_mix_beats_of_one_batch_and_only_for_training(tiny_run):
+    from ecgedge.compress.distill import DistillConfig, MixedViews
+
+    _, ds, split = tiny_run
+    data, cpu = BeatTensors(ds), torch.device("cpu")
+    mixed = MixedViews(data)
+    batch = np.sort(split.train[:64])
+    x, rr, y = data.get(batch, cpu)
+    mx, mrr, my = mixed.get(batch, cpu, np.random.default_rng(3))
+    assert torch.equal(my, y)  # labels are not mixed (and not used: alpha must be 1)
+    assert not torch.equal(mx, x) and not torch.equal(mrr, rr)
+    # every mixed beat lies between its own beat and one partner of the same batch, same weight for both inputs
+    rng = np.random.default_rng(3)
+    partner, lam = rng.permutation(len(batch)), rng.uniform(size=len(batch)).astype(np.float32)
+    lam_t = torch.from_numpy(lam)
+    assert torch.allclose(mx, lam_t.view(-1, 1, 1, 1) * x + (1 - lam_t.view(-1, 1, 1, 1)) * x[partner], atol=1e-6)
+    assert torch.allclose(mrr, lam_t.view(-1, 1) * rr + (1 - lam_t.view(-1, 1)) * rr[partner], atol=1e-5)
+    again, _, _ = mixed.get(batch, cpu, np.random.default_rng(3))
+    assert torch.equal(again, mx)  # same seed, same mixes
+    vx, vrr, _ = mixed.get(batch, cpu)  # validation / prediction: beats as they are
+    assert torch.equal(vx, x) and torch.equal(vrr, rr)
+    assert DistillConfig(views="mixup").live and DistillConfig(views="augmented").live and not DistillConfig().live
+    with pytest.raises(EcgEdgeError, match="needs --distill 1"):
+        DistillConfig(alpha=0.5, views="mixup")
+
+
 def test_distilled_finetuning_brings_a_pruned_model_back_to_its_teacher(tiny_run):
     """On beats it never trained on, a pruned model taught only by the source model agrees with it more."""
     import copy

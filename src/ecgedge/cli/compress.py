@@ -21,7 +21,7 @@ def compress(
     qat_weight_bits: int = typer.Option(7, "--qat-weight-bits", help="QAT weight grid: 7 (exact in onnxruntime's x86 int8 kernels) or 8."),
     distill: float = typer.Option(1.0, "--distill", help="Weight in [0, 1] of the source model's soft outputs in the fine-tuning loss (the rest: labels); 0 = labels only."),
     distill_temperature: float = typer.Option(4.0, "--distill-temperature", help="Softmax temperature of the distillation term."),
-    distill_views: str = typer.Option("beats", "--distill-views", help="Where the student is taught the teacher's outputs: beats (each training beat as it is) | augmented (each augmented view, teacher run live)."),
+    distill_views: str = typer.Option("beats", "--distill-views", help="Where the student is taught the teacher's outputs: beats (each training beat as it is) | augmented (each augmented view, teacher run live) | mixup (augmented views mixed pairwise; needs --distill 1)."),
     select: str = typer.Option("agreement", "--select", help="Epoch kept per step: agreement (classifies the validation beats most like the source model) | macro-f1."),
     seed: int = typer.Option(None, "--seed", help="Seed of the fine-tuning order (default: the run's)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),

@@ -11,7 +11,10 @@ on every batch, on exactly the augmented view the student sees ("function matchi
 2022, "Knowledge distillation: a good teacher is patient and consistent"). On training beats the
 teacher is nearly one-hot, so matching it there alone left the student disagreeing with it on 2.5
 to 4.5 % of the beats of unseen (validation) patients; augmented views show the student the
-teacher's answers off the training beats, where the two would otherwise drift apart.
+teacher's answers off the training beats, where the two would otherwise drift apart. ``mixup``:
+the augmented views mixed pairwise within each batch (:class:`MixedViews`), so the student is also
+shown inputs *between* classes, where the teacher's boundary lies (Beyer et al.'s function matching
+mixes every batch this way).
 """
 
 from __future__ import annotations
@@ -27,12 +30,16 @@ from ecgedge.train.batches import BeatTensors
 from ecgedge.train.predict import predict_logits
 
 
+VIEWS = ("beats", "augmented", "mixup")
+
+
 @dataclass(frozen=True)
 class DistillConfig:
     alpha: float = 1.0  # weight of the teacher term (1: the teacher alone, the most faithful copy)
     temperature: float = 4.0
     # "beats": the teacher's answer on each training beat as it is; "augmented": on each augmented
-    # view the student is shown, computed live (see the module docstring)
+    # view the student is shown, computed live; "mixup": on augmented views mixed pairwise (see the
+    # module docstring)
     views: str = "beats"
 
     def __post_init__(self) -> None:
@@ -40,8 +47,15 @@ class DistillConfig:
             raise EcgEdgeError(f"--distill must be in [0, 1] (0: labels only), got {self.alpha}.")
         if not self.temperature > 0:
             raise EcgEdgeError(f"--distill-temperature must be positive, got {self.temperature}.")
-        if self.views not in ("beats", "augmented"):
-            raise EcgEdgeError(f"--distill-views must be beats or augmented, got {self.views!r}.")
+        if self.views not in VIEWS:
+            raise EcgEdgeError(f"--distill-views must be one of {', '.join(VIEWS)}, got {self.views!r}.")
+        if self.views == "mixup" and self.alpha != 1:
+            raise EcgEdgeError("--distill-views mixup needs --distill 1: a mixed input has no label, only the teacher's answer.")
+
+    @property
+    def live(self) -> bool:
+        """The teacher must answer each batch's own inputs (they are made afresh per batch)."""
+        return self.views != "beats"
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "temperature": self.temperature, "views": self.views}
@@ -91,3 +105,28 @@ class DistillationLoss:
         hard = F.cross_entropy(logits, y, weight=self.weights)
         soft = F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(target / t, dim=1), log_target=True, reduction="batchmean")
         return (1 - a) * hard + a * t * t * soft
+
+
+class MixedViews:
+    """Training batches of ``data`` mixed pairwise: ``lam * a + (1 - lam) * b``, images and rhythm.
+
+    Each beat of a batch is mixed with another beat of the same batch, ``lam ~ U(0, 1)`` per beat,
+    both drawn from the batch's ``rng`` (so a seed gives the same mixes). Without ``rng``
+    (validation, prediction, calibration) beats are returned as they are. Labels are returned
+    unmixed: only the teacher's answer on the mixed input is a target
+    (``DistillConfig`` refuses ``mixup`` with a label term).
+    """
+
+    def __init__(self, data: BeatTensors):
+        self.data = data
+        self.labels = data.labels
+
+    def get(self, idx: np.ndarray, device: torch.device, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, rr, y = self.data.get(idx, device, rng)
+        if rng is None or len(idx) < 2:
+            return x, rr, y
+        partner = torch.from_numpy(rng.permutation(len(idx))).to(device)
+        lam = torch.from_numpy(rng.uniform(size=len(idx)).astype(np.float32)).to(device)
+        x = torch.lerp(x[partner], x, lam.view(-1, 1, 1, 1))
+        rr = torch.lerp(rr[partner], rr, lam.view(-1, 1).to(rr.dtype))
+        return x, rr, y

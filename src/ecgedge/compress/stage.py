@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ecgedge.compress.distill import DistillConfig, DistillationLoss
+from ecgedge.compress.distill import DistillConfig, DistillationLoss, MixedViews
 from ecgedge.data.aami import AAMI_CLASSES
 from ecgedge.atomic import atomic_path
 from ecgedge.errors import EcgEdgeError
@@ -145,9 +145,11 @@ def compress_run(
     train_idx = training_beats(config, dataset, split)
     if train_fraction is not None and train_fraction < 1:
         train_idx = patient_stratified_subsample(dataset.records, dataset.labels, train_idx, train_fraction, seed)
-    augmented_views = bool(distill) and distill.views == "augmented"
+    live_teacher = bool(distill) and distill.live
     # every augmentation the toolkit has: the views only widen where student and teacher are compared
-    data = BeatTensors(dataset, Augmenter(dataset.config, parse_augment("all")) if augmented_views else None)
+    data = BeatTensors(dataset, Augmenter(dataset.config, parse_augment("all")) if live_teacher else None)
+    if live_teacher and distill.views == "mixup":
+        data = MixedViews(data)
     device = resolve_device(config.device)
     cw = training_class_weights(config, dataset.labels, train_idx)
     weights_t = torch.as_tensor(cw, dtype=torch.float32)
@@ -163,7 +165,7 @@ def compress_run(
     # the source model, before pruning changes it in place, teaches every step: its logits, once
     criterion = None
     if distill:
-        if augmented_views:
+        if live_teacher:
             criterion = DistillationLoss.live(copy.deepcopy(model), weights_t.to(device), distill)
         else:
             criterion = DistillationLoss.from_teacher(model, data, train_idx, weights_t.to(device), distill, batch_size=config.eval_batch_size, device=device)
