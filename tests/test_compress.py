@@ -128,6 +128,10 @@ def test_cli_bad_input(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--distill must be in [0, 1]" in r.stderr, r.stderr
     r = run_cli("compress", str(tmp_path), "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and "nothing to do" in r.stderr, r.stderr
+    r = run_cli("compress", str(tmp_path), "--prune", "0.5", "--normal-per-epoch", "lots", "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and "--normal-per-epoch must be a positive whole number or 'all'" in r.stderr, r.stderr
+    r = run_cli("compress", str(tmp_path), "--prune", "0.5", "--distill", "0.5", "--distill-views", "mixup", "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and "needs --distill 1" in r.stderr, r.stderr
     r = run_cli("compress", str(tmp_path), "--qat", "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and "not a run directory" in r.stderr, r.stderr
 

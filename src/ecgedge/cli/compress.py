@@ -24,6 +24,7 @@ def compress(
     distill_views: str = typer.Option("beats", "--distill-views", help="Where the student is taught the teacher's outputs: beats (each training beat as it is) | augmented (each augmented view, teacher run live) | mixup (augmented views mixed pairwise; needs --distill 1)."),
     select: str = typer.Option("agreement", "--select", help="Epoch kept per step: agreement (classifies the validation beats most like the source model) | macro-f1."),
     seed: int = typer.Option(None, "--seed", help="Seed of the fine-tuning order (default: the run's)."),
+    normal_per_epoch: str = typer.Option(None, "--normal-per-epoch", help="N beats drawn afresh per fine-tuning epoch (default: the run's), or 'all': every training beat each epoch."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
 ) -> None:
     """Prune channels and/or fine-tune quantisation-aware; select on DS1 validation patients only."""
@@ -37,6 +38,6 @@ def compress(
     with preflight.removed_on_failure(output):  # a failed compress never blocks a plain retry
         out = compress_run(
             run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction,
-            keep_stem=keep_stem, qat_weight_bits=qat_weight_bits, distill=teacher, select=select, seed=seed,
+            keep_stem=keep_stem, qat_weight_bits=qat_weight_bits, distill=teacher, select=select, seed=seed, normal_per_epoch=normal_per_epoch,
         )  # fmt: skip
     typer.echo(f"compressed run in {out}; score it with `ecgedge evaluate {out}`", err=True)

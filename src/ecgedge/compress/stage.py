@@ -49,6 +49,21 @@ def _small(m: dict) -> dict:
     return {k: m[k] for k in ("accuracy", "macro_f1", "jk", "agreement") if k in m} | {f"f1_{c}": m["per_class"][c]["f1"] for c in AAMI_CLASSES}
 
 
+def _normal_per_epoch(value: int | str | None) -> int | str | None:
+    """``"run"`` (keep the run's setting), None (every beat each epoch) or a positive count."""
+    if value is None:
+        return "run"
+    if str(value).strip().lower() == "all":
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or str(n) != str(value).strip():
+        raise EcgEdgeError(f"--normal-per-epoch must be a positive whole number or 'all', got {value!r}.")
+    return n
+
+
 def compress_run(
     run_dir: Path,
     out_dir: Path,
@@ -66,6 +81,7 @@ def compress_run(
     distill: DistillConfig | None = DistillConfig(),
     select: str = "agreement",
     seed: int | None = None,
+    normal_per_epoch: int | str | None = None,
     log: Callable[[str], None] | None = _stderr,
 ) -> Path:
     """Compress the run in ``run_dir`` into the new run directory ``out_dir``; returns ``out_dir``.
@@ -83,7 +99,9 @@ def compress_run(
     (or the state before it) each step keeps: ``agreement``, the one classifying the validation
     beats most like the source model (default: compression should give the same classifier, and
     the validation macro-F1 of a few patients is noisy enough to pick a different one), or
-    ``macro-f1``, the best validation macro-F1.
+    ``macro-f1``, the best validation macro-F1. ``normal_per_epoch``: N beats drawn afresh per
+    fine-tuning epoch (default: the run's own setting), or ``"all"``: every training beat each
+    epoch, so the student is taught the teacher's answer on all the run's N beats, not a sample.
     """
     from ecgedge.compress.finetune import evaluate_val, finetune
     from ecgedge.compress.prune import check_ratio, complexity, example_inputs, prune_model
@@ -117,6 +135,7 @@ def compress_run(
         raise EcgEdgeError(f"--lr must be positive, got {lr}.")
     if train_fraction is not None and not 0 < train_fraction <= 1:
         raise EcgEdgeError(f"--train-fraction must be in (0, 1], got {train_fraction}.")
+    n_per_epoch = _normal_per_epoch(normal_per_epoch)
     run_dir, out_dir = Path(run_dir).expanduser(), Path(out_dir).expanduser()
     if not run_dirs.has_config(run_dir):
         raise EcgEdgeError(f"{run_dir} is not a run directory (no {run_dirs.CONFIG}); give one made by `ecgedge train`.")
@@ -131,6 +150,8 @@ def compress_run(
     if batch_size is not None:
         config = replace(config, batch_size=int(batch_size))
     seed = config.seed if seed is None else int(seed)
+    # the fine-tuning's own draw; the run's config (written out as "train") keeps the training's
+    epoch_normal = config.normal_per_epoch if n_per_epoch == "run" else n_per_epoch
     try:
         ckpt = torch.load(best_path, map_location="cpu", weights_only=False)
     except Exception as exc:
@@ -169,7 +190,7 @@ def compress_run(
             criterion = DistillationLoss.live(copy.deepcopy(model), weights_t.to(device), distill)
         else:
             criterion = DistillationLoss.from_teacher(model, data, train_idx, weights_t.to(device), distill, batch_size=config.eval_batch_size, device=device)
-    common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, criterion=criterion, log=log, normal_per_epoch=config.normal_per_epoch, reference=reference)
+    common = dict(batch_size=config.batch_size, eval_batch_size=config.eval_batch_size, weight_decay=config.weight_decay, seed=seed, device=device, class_weights=cw, criterion=criterion, log=log, normal_per_epoch=epoch_normal, reference=reference)
     history: list[dict] = []
     info: dict = {
         "source_run": str(run_dir.resolve()),
@@ -181,6 +202,7 @@ def compress_run(
         "seed": seed,
         "distill": distill.to_dict() if distill else None,
         "select": select,
+        "normal_per_epoch": epoch_normal,
         "source_val": _small(source_val),
         "steps": [],
     }
