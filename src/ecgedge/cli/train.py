@@ -14,7 +14,7 @@ from ecgedge.errors import EcgEdgeError
 PRESET_HELP = "Training preset: quick (minutes on a CPU) | edge (32x32, all DS1) | paper (224x224, GPU)."
 
 
-def _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch=None, augment=None, ema_half_life=None, val_fold=None):
+def _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch=None, augment=None, ema_half_life=None, val_fold=None, weight_decay=None):
     from ecgedge.train.config import train_preset
 
     return train_preset(
@@ -34,6 +34,7 @@ def _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_frac
         augment=augment,
         ema_half_life=ema_half_life,
         val_fold=val_fold,
+        weight_decay=weight_decay,
     )
 
 
@@ -50,6 +51,7 @@ def train(
     val_fold: int = typer.Option(None, "--val-fold", help="Validate on this patient fold of DS1 (0-4; 0, the default, is the usual validation patients): cross-validated comparisons."),
     batch_size: int = typer.Option(None, "--batch-size"),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (one-cycle schedule)."),
+    weight_decay: float = typer.Option(None, "--weight-decay", help="AdamW's decoupled weight decay."),
     train_fraction: float = typer.Option(None, "--train-fraction", help="Patient-stratified share of the training beats, e.g. 0.01."),
     class_weighting: str = typer.Option(None, "--class-weighting", help="Loss weights ~ frequency^-p: none | sqrt | inverse."),
     seed: int = typer.Option(None, "--seed"),
@@ -68,10 +70,10 @@ def _keep_after_failure(run_dir: Path) -> bool:
 
 
 @user_errors
-def _train(preset, split, arch, weights, rr, epochs, normal_per_epoch, augment, ema_half_life, val_fold, batch_size, lr, train_fraction, class_weighting, seed, device, data_dir, output, resume):
+def _train(preset, split, arch, weights, rr, epochs, normal_per_epoch, augment, ema_half_life, val_fold, batch_size, lr, weight_decay, train_fraction, class_weighting, seed, device, data_dir, output, resume):
     from ecgedge.train.stage import train_run
 
-    config = _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch, augment, ema_half_life, val_fold)
+    config = _config(preset, split, arch, weights, rr, epochs, batch_size, lr, train_fraction, class_weighting, seed, device, normal_per_epoch, augment, ema_half_life, val_fold, weight_decay)
     preflight.check_train_options(config, output, resume)
     with progress_bar() as progress, preflight.removed_on_failure(output, keep=_keep_after_failure):
         result = train_run(config, resolve_data_dir(data_dir), output, resume=resume, progress=progress)

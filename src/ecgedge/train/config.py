@@ -58,6 +58,8 @@ class TrainConfig:
 
         if not 0 <= self.val_fold < VALIDATION_FOLDS or (self.val_fold and self.split != "inter-patient"):
             raise EcgEdgeError(f"--val-fold must be in 0..{VALIDATION_FOLDS - 1} and needs the inter-patient split, got {self.val_fold} ({self.split}).")
+        if not 0 <= self.weight_decay < 10:
+            raise EcgEdgeError(f"--weight-decay must be in [0, 10), got {self.weight_decay}.")
         if self.normal_per_epoch is not None and self.normal_per_epoch < 1:
             raise EcgEdgeError(f"--normal-per-epoch must be at least 1, got {self.normal_per_epoch}.")
         from ecgedge.train.augment import parse_augment
