@@ -208,3 +208,14 @@ def test_torchrun_two_cpu_processes(mitdb_dir, tmp_path):
     assert json.loads((run / "config.json").read_text())["world_size"] == 2
     history = json.loads((run / "history.json").read_text())
     assert len(history) == 1 and history[0]["train_loss"] > 0
+
+
+def test_weight_decay_option_reaches_the_config_and_bad_values_are_refused():
+    from ecgedge.cli.train import _config
+    from ecgedge.errors import EcgEdgeError
+
+    config = _config("quick", None, None, None, None, None, None, None, None, None, None, None, weight_decay=0.05)
+    assert config.weight_decay == 0.05 and train_preset("quick").weight_decay == 1e-4
+    for bad in (-0.1, 10.0):
+        with pytest.raises(EcgEdgeError, match=r"--weight-decay must be in \[0, 10\)"):
+            train_preset("quick", weight_decay=bad)
