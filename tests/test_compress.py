@@ -374,6 +374,18 @@ def test_mixed_views_mix_beats_of_one_batch_and_only_for_training(tiny_run):
         DistillConfig(alpha=0.5, views="mixup")
 
 
+def test_compress_with_mixed_views_and_its_own_n_draw_records_both(tiny_run, tmp_path):
+    from ecgedge.compress.distill import DistillConfig
+
+    run_dir, ds, split = tiny_run
+    out = compress_run(run_dir, tmp_path / "mixup", prune=0.5, epochs=1, distill=DistillConfig(views="mixup"), normal_per_epoch="40", log=None)
+    meta = json.loads((out / run_dirs.CONFIG).read_text())
+    assert meta["compress"]["distill"]["views"] == "mixup" and meta["compress"]["normal_per_epoch"] == 40
+    assert meta["train"]["normal_per_epoch"] == json.loads((run_dir / run_dirs.CONFIG).read_text())["train"]["normal_per_epoch"]  # the source's training, as it was
+    pruned = load_checkpoint_model(torch.load(out / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False), out / run_dirs.CHECKPOINTS / run_dirs.BEST)
+    assert predict_logits(pruned, BeatTensors(ds), _held_out(ds, split, 64), 64, torch.device("cpu")).shape == (64, 5)
+
+
 def test_distilled_finetuning_brings_a_pruned_model_back_to_its_teacher(tiny_run):
     """On beats it never trained on, a pruned model taught only by the source model agrees with it more."""
     import copy
