@@ -10,9 +10,10 @@ import json
 
 import numpy as np
 
+from ecgedge.data.aami import AAMI_CLASSES
 from ecgedge.validate.scoring import predict
 
-S = 1  # AAMI_CLASSES index
+S = AAMI_CLASSES.index("S")
 STEM = "quick-resnet18-inter-patient"
 
 ap = argparse.ArgumentParser()
