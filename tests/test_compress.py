@@ -348,6 +348,28 @@ def test_distillation_loss_is_the_teachers_disagreement(tiny_run):
         DistillConfig(views="both")
 
 
+def test_class_weighted_distillation_weighs_each_beat_by_the_teachers_call(tiny_run):
+    from ecgedge.compress.distill import DistillConfig, DistillationLoss
+
+    run_dir, ds, split = tiny_run
+    data = BeatTensors(ds)
+    teacher = model_from_checkpoint(torch.load(run_dir / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False)).eval()
+    batch = np.sort(split.train[:32])
+    plain = DistillationLoss.from_teacher(teacher, data, batch, torch.ones(5), DistillConfig(temperature=2.0))
+    target = plain.teacher_logits[torch.from_numpy(batch)]
+    student = target + torch.randn_like(target)  # a copy that disagrees a little on every beat
+    y = data.labels[torch.from_numpy(batch)]
+    flat = DistillationLoss(plain.teacher_logits, torch.ones(5), DistillConfig(temperature=2.0, class_weighted=True))
+    assert float(flat(student, y, batch)) == pytest.approx(float(plain(student, y, batch)), rel=1e-5)  # equal weights: the plain loss
+    weights = torch.tensor([1.0, 7.0, 3.0, 5.0, 2.0])
+    weighted = DistillationLoss(plain.teacher_logits, weights, DistillConfig(temperature=2.0, class_weighted=True))
+    per_beat = torch.nn.functional.kl_div(torch.log_softmax(student / 2, 1), torch.log_softmax(target / 2, 1), log_target=True, reduction="none").sum(1)
+    w = weights[target.argmax(1)]
+    assert len(set(target.argmax(1).tolist())) > 1  # the teacher calls more than one class here
+    assert float(weighted(student, y, batch)) == pytest.approx(4.0 * float((w * per_beat).sum() / w.sum()), rel=1e-5)
+    assert DistillConfig(class_weighted=True).to_dict()["class_weighted"] is True
+
+
 def test_mixed_views_mix_beats_of_one_batch_and_only_for_training(tiny_run):
     from ecgedge.compress.distill import DistillConfig, MixedViews
 

@@ -22,6 +22,7 @@ def compress(
     distill: float = typer.Option(1.0, "--distill", help="Weight in [0, 1] of the source model's soft outputs in the fine-tuning loss (the rest: labels); 0 = labels only."),
     distill_temperature: float = typer.Option(4.0, "--distill-temperature", help="Softmax temperature of the distillation term."),
     distill_views: str = typer.Option("beats", "--distill-views", help="Where the student is taught the teacher's outputs: beats (each training beat as it is) | augmented (each augmented view, teacher run live) | mixup (augmented views mixed pairwise; needs --distill 1)."),
+    distill_class_weights: bool = typer.Option(False, "--distill-class-weights/--no-distill-class-weights", help="Weight each beat's distillation term by the training class weight of the source model's call (faithful on rare classes too)."),
     select: str = typer.Option("agreement", "--select", help="Epoch kept per step: agreement (classifies the validation beats most like the source model) | macro-f1."),
     seed: int = typer.Option(None, "--seed", help="Seed of the fine-tuning order (default: the run's)."),
     normal_per_epoch: str = typer.Option(None, "--normal-per-epoch", help="N beats drawn afresh per fine-tuning epoch (default: the run's), or 'all': every training beat each epoch."),
@@ -34,7 +35,7 @@ def compress(
     preflight.check_lr(lr)
     preflight.check_seed(seed)
     preflight.check_output_dir(output)
-    teacher = DistillConfig(distill, distill_temperature, distill_views) if distill != 0 else None
+    teacher = DistillConfig(distill, distill_temperature, distill_views, distill_class_weights) if distill != 0 else None
     with preflight.removed_on_failure(output):  # a failed compress never blocks a plain retry
         out = compress_run(
             run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction,

@@ -4,7 +4,8 @@ A pruned network trained on labels alone learns its own decision boundaries, and
 classes (S, F) those drift far from the model it replaces. The point of compression is the *same*
 classifier, smaller, so the student is also taught the teacher's soft outputs (Hinton et al.
 2015): ``loss = (1 - alpha) * CE(student, labels) + alpha * T^2 * KL(teacher_T || student_T)``.
-The labels' class weighting is kept for the CE part; the teacher's probabilities carry its own.
+The labels' class weighting is kept for the CE part; the teacher's probabilities carry its own, and
+``class_weighted`` also weights each beat's KL term by the class weight of the teacher's call.
 
 Two ways to ask the teacher. ``from_teacher``: once per training beat, as it is (cheap). ``live``:
 on every batch, on exactly the augmented view the student sees ("function matching", Beyer et al.
@@ -41,6 +42,10 @@ class DistillConfig:
     # view the student is shown, computed live; "mixup": on augmented views mixed pairwise (see the
     # module docstring)
     views: str = "beats"
+    # Each beat's KL term weighted by the training class weight of the teacher's own call: the
+    # teacher was trained with class weights, so an unweighted KL asks the copy to be faithful
+    # mostly on N beats, and it drops the teacher's rarer S calls on unseen patients.
+    class_weighted: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha <= 1:
@@ -58,7 +63,7 @@ class DistillConfig:
         return self.views != "beats"
 
     def to_dict(self) -> dict:
-        return {"alpha": self.alpha, "temperature": self.temperature, "views": self.views}
+        return {"alpha": self.alpha, "temperature": self.temperature, "views": self.views, "class_weighted": self.class_weighted}
 
 
 class DistillationLoss:
@@ -103,7 +108,12 @@ class DistillationLoss:
                 raise EcgEdgeError("distillation asked about beats the teacher was not run on.")
         t, a = self.config.temperature, self.config.alpha
         hard = F.cross_entropy(logits, y, weight=self.weights)
-        soft = F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(target / t, dim=1), log_target=True, reduction="batchmean")
+        student, teacher = F.log_softmax(logits / t, dim=1), F.log_softmax(target / t, dim=1)
+        if self.config.class_weighted:
+            w = self.weights[target.argmax(1)]
+            soft = (w * F.kl_div(student, teacher, log_target=True, reduction="none").sum(1)).sum() / w.sum()
+        else:
+            soft = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
         return (1 - a) * hard + a * t * t * soft
 
 
