@@ -130,6 +130,8 @@ def test_cli_bad_input(tmp_path):
     assert r.returncode == 2 and "nothing to do" in r.stderr, r.stderr
     r = run_cli("compress", str(tmp_path), "--prune", "0.5", "--normal-per-epoch", "lots", "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and "--normal-per-epoch must be a positive whole number or 'all'" in r.stderr, r.stderr
+    r = run_cli("compress", str(tmp_path), "--prune", "0.5", "--prune-normal-per-epoch", "0", "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and "--prune-normal-per-epoch must be a positive whole number or 'all'" in r.stderr, r.stderr
     r = run_cli("compress", str(tmp_path), "--prune", "0.5", "--distill", "0.5", "--distill-views", "mixup", "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and "needs --distill 1" in r.stderr, r.stderr
     r = run_cli("compress", str(tmp_path), "--qat", "-o", str(tmp_path / "out"))
@@ -406,6 +408,18 @@ def test_compress_with_mixed_views_and_its_own_n_draw_records_both(tiny_run, tmp
     assert meta["train"]["normal_per_epoch"] == json.loads((run_dir / run_dirs.CONFIG).read_text())["train"]["normal_per_epoch"]  # the source's training, as it was
     pruned = load_checkpoint_model(torch.load(out / run_dirs.CHECKPOINTS / run_dirs.BEST, weights_only=False), out / run_dirs.CHECKPOINTS / run_dirs.BEST)
     assert predict_logits(pruned, BeatTensors(ds), _held_out(ds, split, 64), 64, torch.device("cpu")).shape == (64, 5)
+
+
+def test_the_pruning_step_draws_its_own_n_beats(tiny_run, tmp_path):
+    run_dir, ds, split = tiny_run
+    sampled = compress_run(run_dir, tmp_path / "sampled", prune=0.5, epochs=1, normal_per_epoch="40", log=None)
+    every = compress_run(run_dir, tmp_path / "every", prune=0.5, epochs=1, normal_per_epoch="40", prune_normal_per_epoch="all", log=None)
+    steps = {d.name: json.loads((d / run_dirs.CONFIG).read_text())["compress"] for d in (sampled, every)}
+    assert steps["sampled"]["steps"][0]["normal_per_epoch"] == 40 and steps["every"]["steps"][0]["normal_per_epoch"] is None
+    assert steps["every"]["normal_per_epoch"] == 40  # what a QAT step would draw: unchanged
+    # the run trained on more N beats than 40 (up to 150 per record): every one of them each epoch is another fine-tuning
+    losses = [json.loads((d / run_dirs.HISTORY).read_text())[0]["train_loss"] for d in (sampled, every)]
+    assert losses[0] != losses[1]
 
 
 def test_distilled_finetuning_brings_a_pruned_model_back_to_its_teacher(tiny_run):

@@ -65,6 +65,7 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
         ("preset.json", '{"train": {"preset": "huge"}}', r"unknown training preset 'huge'"),
         ("records.json", '{"records": ["100", "100"]}', r"more than once"),
         ("prune.toml", "[compress]\nprune = 1.5\n", r"compress\.prune must be in \(0, 1\)"),
+        ("draw.toml", '[compress]\nprune_normal_per_epoch = "most"\n', r"compress\.prune_normal_per_epoch must be a positive whole number or 'all'"),
         ("formats.json", '{"export": {"formats": ["onnx", "coreml"]}}', r"unknown export format 'coreml'"),
         ("profile.toml", '[bundle]\nprofile = "pi9"\n', r"unknown device profile 'pi9'"),
         ("targets.toml", '[bundle]\ntargets = ["host", "qemu-aarch64:z80"]\n', r"unknown CPU|cortex-a53"),
@@ -135,7 +136,10 @@ def test_pipeline_with_a_config_file_runs_end_to_end(mitdb_dir, tmp_path):
         exported = out / "exports" / d.name / f"{d.name}-int8.onnx"
         assert exported.is_file() and Path(f"{exported}.metrics.json").is_file()
         assert not list((out / "exports" / d.name).glob("*.tflite"))  # only the formats asked for
-    assert json.loads((small / "config.json").read_text())["compress"]["prune"] == 0.5 and not (small / "checkpoints" / "qat_int8.pt2").exists()
+    compressed = json.loads((small / "config.json").read_text())["compress"]
+    assert compressed["prune"] == 0.5 and not (small / "checkpoints" / "qat_int8.pt2").exists()
+    # the pruning step saw every training beat each epoch (the job's default), the run's own draw stays 300
+    assert compressed["steps"][0]["normal_per_epoch"] is None and compressed["normal_per_epoch"] == 300
 
     rows = json.loads((out / "report" / "report.json").read_text())["models"]
     labels = ["float", "int8 PTQ (ONNX)", "pruned 50%", "pruned 50% + int8 PTQ (ONNX)"]

@@ -26,6 +26,7 @@ def compress(
     select: str = typer.Option("agreement", "--select", help="Epoch kept per step: agreement (classifies the validation beats most like the source model) | macro-f1."),
     seed: int = typer.Option(None, "--seed", help="Seed of the fine-tuning order (default: the run's)."),
     normal_per_epoch: str = typer.Option(None, "--normal-per-epoch", help="N beats drawn afresh per fine-tuning epoch (default: the run's), or 'all': every training beat each epoch."),
+    prune_normal_per_epoch: str = typer.Option(None, "--prune-normal-per-epoch", help="The same for the pruning step alone (default: as --normal-per-epoch); the main job uses 'all'."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
 ) -> None:
     """Prune channels and/or fine-tune quantisation-aware; select on DS1 validation patients only."""
@@ -40,5 +41,6 @@ def compress(
         out = compress_run(
             run_dir, output, prune=prune, qat=qat, epochs=epochs, data_dir=data_dir, lr=lr, train_fraction=train_fraction,
             keep_stem=keep_stem, qat_weight_bits=qat_weight_bits, distill=teacher, select=select, seed=seed, normal_per_epoch=normal_per_epoch,
+            prune_normal_per_epoch=prune_normal_per_epoch,
         )  # fmt: skip
     typer.echo(f"compressed run in {out}; score it with `ecgedge evaluate {out}`", err=True)

@@ -102,7 +102,7 @@ def run_pipeline(
             from ecgedge.compress import compress_run
 
             shutil.rmtree(dirs.compressed, ignore_errors=True)  # unfinished, or made from an older checkpoint
-            compress_run(dirs.run, dirs.compressed, prune=c.prune, qat=c.qat, epochs=c.epochs, data_dir=target, log=log)
+            compress_run(dirs.run, dirs.compressed, prune=c.prune, qat=c.qat, epochs=c.epochs, prune_normal_per_epoch=c.prune_normal_per_epoch, data_dir=target, log=log)
         score(dirs.compressed)
         result.entries.append(dirs.compressed)
         if config.export:

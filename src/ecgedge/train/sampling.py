@@ -2,7 +2,25 @@
 
 import numpy as np
 
+from ecgedge.errors import EcgEdgeError
+
 N_LABEL = 0
+
+
+def parse_normal_per_epoch(value: int | str | None, option: str = "--normal-per-epoch") -> int | str | None:
+    """A fine-tuning step's N draw: ``"run"`` (None given: keep the run's setting), None ("all":
+    every training beat each epoch) or a positive count."""
+    if value is None:
+        return "run"
+    if str(value).strip().lower() == "all":
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or str(n) != str(value).strip():
+        raise EcgEdgeError(f"{option} must be a positive whole number or 'all', got {value!r}.")
+    return n
 
 
 def patient_stratified_subsample(records: np.ndarray, labels: np.ndarray, idx: np.ndarray, fraction: float, seed: int) -> np.ndarray:
