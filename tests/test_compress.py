@@ -152,7 +152,7 @@ def test_compress_prune_writes_a_run_that_still_predicts(tiny_run, tmp_path):
     meta = json.loads((out / run_dirs.CONFIG).read_text())
     step = meta["compress"]["steps"][0]
     assert step["after"]["params"] < 0.6 * step["before"]["params"] and step["after"]["macs"] < step["before"]["macs"]
-    assert meta["compress"]["distill"] == {"alpha": 1.0, "temperature": 4.0, "views": "beats"}  # taught by the source model by default
+    assert meta["compress"]["distill"] == {"alpha": 1.0, "temperature": 4.0, "views": "beats", "class_weighted": False}  # taught by the source model by default
     assert meta["compress"]["select"] == "agreement"  # the epoch most like the source model is kept
     history = json.loads((out / run_dirs.HISTORY).read_text())
     assert [h["epoch"] for h in history] == [1, 2] and history[0]["phase"] == "prune"
