@@ -117,7 +117,7 @@ def test_pipeline_with_a_config_file_runs_end_to_end(mitdb_dir, tmp_path):
         tmp_path,
         "tiny.toml",
         f'records = {list(RECORDS)!r}\n\n[train]\npreset = "quick"\narch = "{TINY}"\nepochs = 3\nbatch_size = 32\nlr = 3e-3\n'
-        'normal_per_epoch = 300\naugment = "none"\neval_batch_size = 256\n\n[compress]\nprune = 0.5\nqat = false\nepochs = 1\n\n'
+        'normal_per_epoch = 300\naugment = "none"\neval_batch_size = 256\n\n[compress]\nprune = 0.5\nqat = false\nepochs = 1\nprune_normal_per_epoch = "all"\n\n'
         '[export]\nformats = ["onnx"]\n\n[bundle]\ntargets = ["host"]\nsubset = 60\ngolden = 40\n',  # QAT (a minute of torchao graph work) and TFLite are test_compress's and test_export's
     )
     out = tmp_path / "job"
@@ -138,7 +138,7 @@ def test_pipeline_with_a_config_file_runs_end_to_end(mitdb_dir, tmp_path):
         assert not list((out / "exports" / d.name).glob("*.tflite"))  # only the formats asked for
     compressed = json.loads((small / "config.json").read_text())["compress"]
     assert compressed["prune"] == 0.5 and not (small / "checkpoints" / "qat_int8.pt2").exists()
-    # the pruning step saw every training beat each epoch (the job's default), the run's own draw stays 300
+    # the pruning step saw every training beat each epoch (as the config asks), the run's own draw stays 300
     assert compressed["steps"][0]["normal_per_epoch"] is None and compressed["normal_per_epoch"] == 300
 
     rows = json.loads((out / "report" / "report.json").read_text())["models"]

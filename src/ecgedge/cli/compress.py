@@ -26,7 +26,7 @@ def compress(
     select: str = typer.Option("agreement", "--select", help="Epoch kept per step: agreement (classifies the validation beats most like the source model) | macro-f1."),
     seed: int = typer.Option(None, "--seed", help="Seed of the fine-tuning order (default: the run's)."),
     normal_per_epoch: str = typer.Option(None, "--normal-per-epoch", help="N beats drawn afresh per fine-tuning epoch (default: the run's), or 'all': every training beat each epoch."),
-    prune_normal_per_epoch: str = typer.Option(None, "--prune-normal-per-epoch", help="The same for the pruning step alone (default: as --normal-per-epoch); the main job uses 'all'."),
+    prune_normal_per_epoch: str = typer.Option(None, "--prune-normal-per-epoch", help="The same for the pruning step alone (default: as --normal-per-epoch)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="MIT-BIH directory (default: the one the run was trained on)."),
 ) -> None:
     """Prune channels and/or fine-tune quantisation-aware; select on DS1 validation patients only."""

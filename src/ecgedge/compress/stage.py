@@ -90,10 +90,8 @@ def compress_run(
     fine-tuning epoch (default: the run's own setting), or ``"all"``: every training beat each
     epoch, so the student is taught the teacher's answer on all the run's N beats, not a sample.
     ``prune_normal_per_epoch``: the same for the pruning step alone (default: as
-    ``normal_per_epoch``). The main job gives it ``"all"``: the pruning step is where the copy
-    loses its source's rarer calls, and it is the cheap step (about a minute on two cores, the QAT
-    step several); there every N beat each epoch kept 74 % of the source's S calls on the DS1
-    validation patients instead of 64 % (five seeds, docs/results.md, session 8).
+    ``normal_per_epoch``): the pruning step is where the copy loses its source's rarer calls, and
+    the cheap step to give more beats (docs/results.md, session 8, measures ``"all"``).
     """
     from ecgedge.compress.finetune import evaluate_val, finetune
     from ecgedge.compress.prune import check_ratio, complexity, example_inputs, prune_model
