@@ -78,18 +78,16 @@ def main() -> int:
         m = NAME.match(run.name)
         if m and (run / "predictions_val.npz").is_file():
             groups[m["config"]][m["seed"]].append(run)
-    table = {}
-    for config, seeds in groups.items():
-        per_seed = {seed: one_seed(runs) for seed, runs in sorted(seeds.items(), key=lambda kv: int(kv[0]))}
-        # one seed: the layout of the single-seed tables written before (docs/results/cv-2026-11-28)
-        table[config] = next(iter(per_seed.values())) if len(per_seed) == 1 else {"per_seed": per_seed, "over_seeds": over_seeds(per_seed)}
+    per_config = {config: {seed: one_seed(runs) for seed, runs in sorted(seeds.items(), key=lambda kv: int(kv[0]))} for config, seeds in groups.items()}
+    # one seed: the layout of the single-seed tables written before (docs/results/cv-2026-11-28)
+    table = {config: next(iter(per_seed.values())) if len(per_seed) == 1 else {"per_seed": per_seed, "over_seeds": over_seeds(per_seed)}
+             for config, per_seed in per_config.items()}  # fmt: skip
     text = json.dumps(table, indent=1)
     if a.output:
         a.output.write_text(text + "\n")
     print(text)
-    for config, seeds in groups.items():
-        for seed, runs in sorted(seeds.items(), key=lambda kv: int(kv[0])):
-            t = one_seed(runs) if len(seeds) > 1 else table[config]
+    for config, per_seed in per_config.items():
+        for seed, t in per_seed.items():
             p = t["pooled_out_of_fold"]
             print(f"{config} seed {seed}: folds {','.join(t['folds'])}: pooled macro-F1 (N,S,V,F) {p['macro_f1_4']:.4f}, (N,S,V) {p['macro_f1_nsv']:.4f}, kappa {p['kappa_4']:.4f}, "
                   f"F1 S {p['f1_S']:.3f} V {p['f1_V']:.3f}; per fold {t['per_fold_macro_f1_4_mean']:.4f} ± {t['per_fold_macro_f1_4_sd'] or 0:.4f}")  # fmt: skip

@@ -108,12 +108,12 @@ class DistillationLoss:
                 raise EcgEdgeError("distillation asked about beats the teacher was not run on.")
         t, a = self.config.temperature, self.config.alpha
         hard = F.cross_entropy(logits, y, weight=self.weights)
-        student, teacher = F.log_softmax(logits / t, dim=1), F.log_softmax(target / t, dim=1)
+        log_p_student, log_p_teacher = F.log_softmax(logits / t, dim=1), F.log_softmax(target / t, dim=1)
         if self.config.class_weighted:
             w = self.weights[target.argmax(1)]
-            soft = (w * F.kl_div(student, teacher, log_target=True, reduction="none").sum(1)).sum() / w.sum()
+            soft = (w * F.kl_div(log_p_student, log_p_teacher, log_target=True, reduction="none").sum(1)).sum() / w.sum()
         else:
-            soft = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+            soft = F.kl_div(log_p_student, log_p_teacher, log_target=True, reduction="batchmean")
         return (1 - a) * hard + a * t * t * soft
 
 
