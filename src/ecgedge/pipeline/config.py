@@ -52,7 +52,10 @@ DEFAULT_PRESET = "quick"
 class CompressOptions:
     """``ecgedge compress`` of the trained run: prune, then quantisation-aware fine-tuning, both distilled."""
 
-    prune: float | None = 0.5  # share of channels removed, in (0, 1); None: no pruning
+    # share of channels removed, in (0, 1); None: no pruning. 0.375 and 0.25 kept no more of the
+    # float model's S and V F1 than 0.5, out of fold on all DS1, for 1.5-2.2x the parameters
+    # (docs/results.md, session 9)
+    prune: float | None = 0.5
     qat: bool = True
     # fine-tuning epochs per step: 3 kept the compressed copy closer to its source on the DS1
     # validation beats than 1 (agreement 97.50 % vs 96.83 %, seed 0; docs/results.md)
