@@ -52,9 +52,9 @@ DEFAULT_PRESET = "quick"
 class CompressOptions:
     """``ecgedge compress`` of the trained run: prune, then quantisation-aware fine-tuning, both distilled."""
 
-    # share of channels removed, in (0, 1); None: no pruning. 0.375 and 0.25 kept no more of the
-    # float model's S and V F1 than 0.5, out of fold on all DS1, for 1.5-2.2x the parameters
-    # (docs/results.md, session 9)
+    # share of channels removed, in (0, 1); None: no pruning. Out of fold on all DS1, 0.5's copies
+    # lose neither S nor V F1; 0.375 and 0.25 gain 1-2 points more S F1 (inside the seed spread)
+    # for 1.5-2.2x the parameters (docs/results.md, session 9)
     prune: float | None = 0.5
     qat: bool = True
     # fine-tuning epochs per step: 3 kept the compressed copy closer to its source on the DS1
